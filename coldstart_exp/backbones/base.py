@@ -1,0 +1,70 @@
+"""The contract between backbones, the training module and the evaluator.
+
+Batches are dicts of tensors:
+- `seq`  (B, L) item ids, left-padded with 0 (the most recent item is at position -1);
+- `pos`  (B, L) training targets per position (0 = no target) — training batches only;
+- `user` (B,) user index; `profile` (B, F) profile codes (0 = unknown), when the data has them.
+"""
+
+from __future__ import annotations
+
+import hydra
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+
+class Backbone(nn.Module):
+    """Base class: subclasses implement `loss` and `scores` (or override `topk`)."""
+
+    trainable: bool = True  # False: nothing to fit (e.g. popularity); the trainer skips fitting
+    train_from_empty: bool = False  # True: training sequences start with an empty history
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def scores(self, batch: dict) -> torch.Tensor:
+        """(B, n_items + 1) scores over every item; column 0 (padding) is ignored."""
+        raise NotImplementedError
+
+    def topk(self, batch: dict, k: int, exclude: torch.Tensor | None = None,
+             candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, k) item ids, best first. `exclude` (B, S) items to mask (0-padded);
+        `candidates` (n_items + 1,) bool restricts the ranking to those items."""
+        s = self.scores(batch).float()
+        s[:, 0] = float("-inf")
+        if candidates is not None:
+            s = s.masked_fill(~candidates.to(s.device).unsqueeze(0), float("-inf"))
+        if exclude is not None and exclude.numel():
+            s = s.scatter(1, exclude, float("-inf"))
+        return s.topk(k, dim=1).indices
+
+    def fit_statistics(self, train_interactions) -> None:
+        """Hook for count-based models; called once with the training interactions."""
+
+
+def build_backbone(cfg: DictConfig, n_items: int, n_users: int, profile_cards: list[int], max_len: int) -> Backbone:
+    return hydra.utils.instantiate(
+        cfg, n_items=n_items, n_users=n_users, profile_cards=list(profile_cards), max_len=max_len, _convert_="all"
+    )
+
+
+def sequence_loss(h: torch.Tensor, pos: torch.Tensor, item_emb: nn.Embedding, loss_type: str,
+                  n_items: int) -> torch.Tensor:
+    """Next-item loss on the positions that have a target.
+
+    `ce`: full softmax over all items (only the N real positions are scored, not B*L);
+    `bce`: one uniformly sampled negative per position (the original SASRec objective).
+    """
+    mask = pos > 0
+    h, tgt = h[mask], pos[mask]
+    if loss_type == "ce":
+        logits = h @ item_emb.weight.T
+        logits[:, 0] = float("-inf")
+        return nn.functional.cross_entropy(logits, tgt)
+    if loss_type == "bce":
+        neg = torch.randint(1, n_items + 1, tgt.shape, device=tgt.device)
+        p = (h * item_emb(tgt)).sum(-1)
+        n = (h * item_emb(neg)).sum(-1)
+        return nn.functional.softplus(-p).mean() + nn.functional.softplus(n).mean()
+    raise ValueError(f"backbone.loss must be 'ce' or 'bce', got {loss_type!r}")

@@ -1,0 +1,125 @@
+"""Batches: training windows of user sequences, and evaluation rows of an `EvalSet`."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .splits import EvalSet, Split
+from .tables import Tables
+
+
+def left_pad(seqs: list[np.ndarray], length: int | None = None, value: int = 0) -> torch.Tensor:
+    """Stack sequences right-aligned (most recent last); at least one column."""
+    L = max(1, max((len(s) for s in seqs), default=0)) if length is None else length
+    out = np.full((len(seqs), L), value, dtype=np.int64)
+    for r, s in enumerate(seqs):
+        if len(s):
+            s = s[-L:]
+            out[r, L - len(s):] = s
+    return torch.from_numpy(out)
+
+
+def training_windows(seqs: dict[int, np.ndarray], max_len: int, from_empty: bool) -> list[tuple[int, np.ndarray]]:
+    """Cut each user's sequence into windows of max_len + 1 items from the end, so every item
+    is a target exactly once (long histories are not truncated away)."""
+    out = []
+    for u, s in seqs.items():
+        if from_empty:
+            s = np.concatenate([[0], s])
+        end = len(s)
+        while end >= 2:
+            start = max(0, end - max_len - 1)
+            out.append((u, s[start:end]))
+            end = start + 1
+            if start == 0:
+                break
+    return out
+
+
+class TrainWindows(Dataset):
+    def __init__(self, windows: list[tuple[int, np.ndarray]]):
+        self.windows = windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int):
+        return self.windows[i]
+
+
+class EvalRows(Dataset):
+    def __init__(self, es: EvalSet):
+        self.es, self.seen = es, es.masked()
+
+    def __len__(self) -> int:
+        return len(self.es)
+
+    def __getitem__(self, r: int):
+        es = self.es
+        return r, int(es.users[r]), es.histories[r], es.targets[r], self.seen[r]
+
+
+class SequenceDataModule(L.LightningDataModule):
+    """Serves any `Split` to any backbone: windows for training, one row per user for evaluation."""
+
+    def __init__(self, tables: Tables, split: Split, max_len: int = 50, batch_size: int = 256,
+                 eval_batch_size: int = 512, num_workers: int = 0, train_from_empty: bool = False,
+                 seed: int = 0):
+        super().__init__()
+        self.tables, self.split = tables, split
+        self.max_len, self.batch_size, self.eval_batch_size = max_len, batch_size, eval_batch_size
+        self.num_workers, self.seed = num_workers, seed
+        self.windows = training_windows(split.train_sequences(), max_len, train_from_empty)
+        codes, self.profile_cards = tables.profile_codes()
+        self.profiles = torch.from_numpy(codes)
+        self.candidate_masks = {name: self._candidates(es) for name, es in self.eval_sets().items()}
+
+    def eval_sets(self) -> dict[str, EvalSet]:
+        return {"valid": self.split.valid, **self.split.tests}
+
+    def _candidates(self, es: EvalSet) -> torch.Tensor | None:
+        if es.candidates is None:
+            return None
+        mask = torch.zeros(self.tables.n_items + 1, dtype=torch.bool)
+        mask[torch.as_tensor(es.candidates)] = True
+        return mask
+
+    def _profile(self, users: torch.Tensor) -> torch.Tensor:
+        return self.profiles[users] if self.profiles.shape[1] else torch.zeros(len(users), 0, dtype=torch.long)
+
+    def collate_train(self, rows):
+        users = torch.tensor([u for u, _ in rows])
+        seq = left_pad([w[:-1] for _, w in rows])
+        pos = left_pad([w[1:] for _, w in rows], seq.shape[1])
+        return {"user": users, "seq": seq, "pos": pos, "profile": self._profile(users)}
+
+    def _collate_eval(self, rows, name: str):
+        r, users, hist, tgt, seen = zip(*rows)
+        users = torch.tensor(users)
+        batch = {
+            "row": torch.tensor(r), "user": users, "seq": left_pad([h[-self.max_len:] for h in hist]),
+            "targets": left_pad(list(tgt), value=-1), "seen": left_pad(list(seen)),
+            "profile": self._profile(users),
+        }
+        if self.candidate_masks.get(name) is not None:
+            batch["candidates"] = self.candidate_masks[name]
+        return batch
+
+    def train_dataloader(self):
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(TrainWindows(self.windows), self.batch_size, shuffle=True, generator=g,
+                          collate_fn=self.collate_train, num_workers=self.num_workers, drop_last=False)
+
+    def eval_loader(self, name: str) -> DataLoader:
+        es = self.eval_sets()[name]
+        return DataLoader(EvalRows(es), self.eval_batch_size, shuffle=False,
+                          collate_fn=lambda rows: self._collate_eval(rows, name), num_workers=self.num_workers)
+
+    def val_dataloader(self):
+        return self.eval_loader("valid")
+
+    def test_dataloader(self):
+        return [self.eval_loader(n) for n in self.split.tests]

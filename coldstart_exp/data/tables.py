@@ -1,0 +1,147 @@
+"""Standard tables every source is turned into, and the preprocessing shared by all sources.
+
+Conventions (relied upon everywhere downstream):
+- users are indexed 0..n_users-1; items 1..n_items, index 0 is padding (as in RecBole);
+- `interactions` keeps the source file's row order; a *stable* sort by (user, timestamp) therefore
+  reproduces published leave-one-out splits whose ties are ordered by file position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+
+@dataclass
+class RawData:
+    """What a source reader returns: raw string ids, before filtering and re-indexing."""
+
+    interactions: pd.DataFrame  # user_id, item_id (str), timestamp (int64), optional rating (float)
+    users: pd.DataFrame | None  # user_id + static profile columns (str)
+    items: pd.DataFrame | None  # item_id + title, text, categories (list[str]), other columns
+    report: dict = field(default_factory=dict)
+
+
+@dataclass
+class Tables:
+    """Re-indexed interactions, user profiles and item metadata of one data set."""
+
+    name: str
+    interactions: pd.DataFrame  # user (int64), item (int64, >=1), timestamp (int64), [rating]
+    user_ids: np.ndarray  # raw id of user u at position u
+    item_ids: np.ndarray  # raw id of item i at position i; position 0 is "[PAD]"
+    users: pd.DataFrame | None  # index = user; categorical profile columns (str)
+    items: pd.DataFrame  # index = item (0..n_items); title, text, categories
+    report: dict = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        """Number of real items (the score vector has n_items + 1 entries, index 0 = padding)."""
+        return len(self.item_ids) - 1
+
+    @property
+    def profile_fields(self) -> list[str]:
+        return [] if self.users is None else list(self.users.columns)
+
+    def profile_codes(self) -> tuple[np.ndarray, list[int]]:
+        """Integer codes (n_users, n_fields) of the profile columns, 0 = unknown, and the
+        cardinality (incl. unknown) of each field; what profile-aware towers embed."""
+        if self.users is None or not len(self.users.columns):
+            return np.zeros((self.n_users, 0), dtype=np.int64), []
+        codes, cards = [], []
+        for col in self.users.columns:
+            cat = pd.Categorical(self.users[col].astype("string").fillna(""))
+            c = cat.codes.astype(np.int64) + 1
+            c[self.users[col].isna().to_numpy()] = 0
+            codes.append(c)
+            cards.append(len(cat.categories) + 1)
+        return np.stack(codes, 1), cards
+
+
+def k_core(inter: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict]:
+    """Iteratively drop users and items with fewer than k interactions; report what went."""
+    before = (len(inter), inter.user_id.nunique(), inter.item_id.nunique())
+    rounds = 0
+    while k > 0:
+        uc = inter.user_id.map(inter.user_id.value_counts())
+        ic = inter.item_id.map(inter.item_id.value_counts())
+        keep = (uc >= k) & (ic >= k)
+        if keep.all():
+            break
+        inter = inter[keep]
+        rounds += 1
+    after = (len(inter), inter.user_id.nunique(), inter.item_id.nunique())
+    report = {
+        "k": k,
+        "rounds": rounds,
+        "removed_interactions": before[0] - after[0],
+        "removed_users": before[1] - after[1],
+        "removed_items": before[2] - after[2],
+    }
+    return inter, report
+
+
+def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore: int) -> Tables:
+    """Filter (rating threshold, k-core), re-index ids and align profiles/metadata."""
+    inter = raw.interactions
+    report = dict(raw.report)
+    report["raw_interactions"] = len(inter)
+    if rating_threshold is not None:
+        if "rating" not in inter.columns:
+            raise DataError(f"data.rating_threshold={rating_threshold} but data set '{name}' has no ratings")
+        keep = inter.rating >= rating_threshold
+        report["rating_filter"] = {"threshold": rating_threshold, "removed_interactions": int((~keep).sum())}
+        inter = inter[keep]
+    inter, report["kcore"] = k_core(inter, kcore)
+    if inter.empty:
+        raise DataError(f"data set '{name}': no interactions left after filtering ({report})")
+
+    user_ids = pd.unique(inter.user_id.to_numpy())
+    item_ids = np.concatenate([["[PAD]"], pd.unique(inter.item_id.to_numpy())]).astype(object)
+    uidx = pd.Series(np.arange(len(user_ids)), index=user_ids)
+    iidx = pd.Series(np.arange(len(item_ids)), index=item_ids)
+    out = pd.DataFrame(
+        {
+            "user": uidx.loc[inter.user_id.to_numpy()].to_numpy(np.int64),
+            "item": iidx.loc[inter.item_id.to_numpy()].to_numpy(np.int64),
+            "timestamp": inter.timestamp.to_numpy(np.int64),
+        }
+    )
+    if "rating" in inter.columns:
+        out["rating"] = inter.rating.to_numpy(np.float32)
+
+    users = None
+    if raw.users is not None:
+        u = raw.users.drop_duplicates("user_id").set_index("user_id")
+        users = u.reindex(user_ids)
+        users.index = pd.RangeIndex(len(user_ids), name="user")
+        report["users_without_profile"] = int(users.isna().all(axis=1).sum())
+
+    items = pd.DataFrame(index=pd.RangeIndex(len(item_ids), name="item"))
+    if raw.items is not None:
+        m = raw.items.drop_duplicates("item_id").set_index("item_id").reindex(item_ids)
+        m.index = items.index
+        items = m
+        report["items_without_metadata"] = int(m.iloc[1:].isna().all(axis=1).sum())
+    for col, default in (("title", ""), ("text", "")):
+        if col not in items.columns:
+            items[col] = default
+        items[col] = items[col].fillna(default).astype(str)
+    if "categories" not in items.columns:
+        items["categories"] = [[] for _ in range(len(items))]
+    items["categories"] = [c if isinstance(c, list | np.ndarray) else [] for c in items["categories"]]
+    items.loc[0, "title"] = "[PAD]"
+
+    report.update(
+        n_users=len(user_ids), n_items=len(item_ids) - 1, n_interactions=len(out),
+        density=len(out) / (len(user_ids) * (len(item_ids) - 1)),
+    )
+    return Tables(name, out, np.asarray(user_ids, dtype=object), item_ids, users, items, report)

@@ -1,0 +1,1 @@
+"""Evaluation: ranking metrics (RecBole definitions), activity buckets, result reports."""

@@ -1,0 +1,4 @@
+"""LLM backends: one interface (``LLMBackend``), several engines."""
+from .base import LLMBackend, Prompt
+
+__all__ = ["LLMBackend", "Prompt"]

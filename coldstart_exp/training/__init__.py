@@ -1,0 +1,1 @@
+"""Training: the LightningModule, trainer/strategy/logger construction, callbacks."""
