@@ -107,6 +107,10 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], names: list[
         {
             "data": cfg.data.name, "method": cfg.method.name, "backbone": cfg.backbone.name,
             "split": cfg.split.name, "seed": cfg.seed, "mask_seen": bool(cfg.eval.mask_seen),
+            "study": cfg.get("study"), "variant": cfg.get("variant"),
+            "key_config": {"method": _knobs(cfg.method), "backbone": _knobs(cfg.backbone.get("model", {})),
+                           "trainer": {k: cfg.trainer[k] for k in ("lr", "batch_size", "max_epochs", "patience")},
+                           "data": {k: v for k, v in cfg.data.items() if k in ("max_len", "rating_threshold", "kcore")}},
             "protocol": {"ranking": "full" if ctx.split.kind != "cold_item" else "cold items only",
                          "mask_seen": bool(cfg.eval.mask_seen), "ks": list(cfg.eval.ks)},
             "data_report": ctx.tables.report, "split_info": ctx.split.info, "timings": ctx.timings,
@@ -135,6 +139,11 @@ def _to_loggers(ctx: RunContext, payload: dict) -> None:
             if (ctx.run_dir / "buckets.png").exists():
                 lg.experiment.log({"buckets_chart": wandb.Image(str(ctx.run_dir / "buckets.png"))})
         lg.finalize("success")
+
+
+def _knobs(node) -> dict:
+    d = OmegaConf.to_container(node, resolve=True) if not isinstance(node, dict) else dict(node)
+    return {k: v for k, v in d.items() if k not in ("entry", "_target_", "name")}
 
 
 def read_metrics(run_dir: Path) -> dict:

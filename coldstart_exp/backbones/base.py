@@ -39,6 +39,9 @@ class Backbone(nn.Module):
             s = s.scatter(1, exclude, float("-inf"))
         return s.topk(k, dim=1).indices
 
+    # Optional hook (duck-typed): `prepare_items(tables, cache_dir)` is called once before training
+    # by methods that build the backbone, for models that need item content (e.g. TIGER's IDs).
+
     def fit_statistics(self, train_interactions) -> None:
         """Hook for count-based models; called once with the training interactions."""
 

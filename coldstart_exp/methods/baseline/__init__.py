@@ -14,6 +14,8 @@ def run(cfg: DictConfig) -> dict:
     ctx = prepare(cfg)
     codes, cards = ctx.tables.profile_codes()
     backbone = build_backbone(cfg.backbone.model, ctx.tables.n_items, ctx.tables.n_users, cards, cfg.data.max_len)
+    if hasattr(backbone, "prepare_items"):  # e.g. TIGER: semantic IDs from item text, before training
+        backbone.prepare_items(ctx.tables, cfg.paths.cache_dir)
     dm = SequenceDataModule(ctx.tables, ctx.split, cfg.data.max_len, cfg.trainer.batch_size,
                             cfg.trainer.eval_batch_size, cfg.trainer.num_workers, backbone.train_from_empty, cfg.seed)
     module = RecModule(backbone, make_evaluator(cfg), cfg.trainer.lr, cfg.trainer.weight_decay,
