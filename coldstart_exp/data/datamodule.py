@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .splits import EvalSet, Split
 from .tables import Tables
@@ -48,6 +48,37 @@ class TrainWindows(Dataset):
 
     def __getitem__(self, i: int):
         return self.windows[i]
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Random order in which neighbouring indices have similar lengths.
+
+    Batches are padded to their longest window, so grouping by length cuts padding (Amazon
+    histories are mostly short with a long tail) while keeping batch composition random."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, group_batches: int = 50):
+        self.lengths, self.batch_size, self.seed, self.group = np.asarray(lengths), batch_size, seed, group_batches
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning each epoch, so a resumed run replays the same order."""
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        perm = rng.permutation(len(self.lengths))
+        chunk = self.batch_size * self.group
+        batches = []
+        for s in range(0, len(perm), chunk):
+            part = perm[s : s + chunk]
+            part = part[np.argsort(-self.lengths[part], kind="stable")]
+            batches += [part[i : i + self.batch_size] for i in range(0, len(part), self.batch_size)]
+        for b in rng.permutation(len(batches)):
+            yield from batches[b].tolist()
 
 
 class EvalRows(Dataset):
@@ -109,8 +140,8 @@ class SequenceDataModule(L.LightningDataModule):
         return batch
 
     def train_dataloader(self):
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(TrainWindows(self.windows), self.batch_size, shuffle=True, generator=g,
+        sampler = LengthGroupedSampler(np.array([len(w) for _, w in self.windows]), self.batch_size, self.seed)
+        return DataLoader(TrainWindows(self.windows), self.batch_size, sampler=sampler,
                           collate_fn=self.collate_train, num_workers=self.num_workers, drop_last=False)
 
     def eval_loader(self, name: str) -> DataLoader:

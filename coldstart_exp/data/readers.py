@@ -6,6 +6,7 @@ these readers check field counts and numeric fields and report `file:line: field
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -43,21 +44,25 @@ def read_delimited(
     log = log or BadRowLog()
     numeric = numeric or {}
     with open_text(path) as fh:
-        header_line = fh.readline().rstrip("\r\n")
-        if not header_line:
+        reader = csv.reader(fh, delimiter=sep, quotechar='"', strict=False)  # quoted fields may hold newlines
+        try:
+            header_row = next(reader)
+        except StopIteration:
+            header_row = []
+        if not header_row:
             raise DataError(f"{path}:1: empty file or missing header")
-        header = [h.split(":")[0] if strip_types else h for h in header_line.split(sep)]
+        header = [h.split(":")[0] if strip_types else h for h in header_row]
         missing = [c for c in numeric if c not in header]
         if missing:
             raise DataError(f"{path}:1: header {header} lacks required column(s) {missing}")
         cols: dict[str, list] = {h: [] for h in header}
         conv = [(i, h, numeric.get(h)) for i, h in enumerate(header)]
         n = len(header)
-        for lineno, line in enumerate(fh, start=2):
-            line = line.rstrip("\r\n")
-            if not line:
+        start = reader.line_num + 1
+        for parts in reader:
+            lineno, start = start, reader.line_num + 1  # first physical line of this record
+            if not parts:
                 continue
-            parts = line.split(sep)
             if len(parts) != n:
                 log.bad(str(path), lineno, "<row>", f"expected {n} fields {header}, found {len(parts)}")
                 continue

@@ -121,7 +121,8 @@ def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore:
     users = None
     if raw.users is not None:
         u = raw.users.drop_duplicates("user_id").set_index("user_id")
-        users = u.reindex(user_ids)
+        users = u.reindex(user_ids).astype(object)
+        users = users.where(users.notna(), None)
         users.index = pd.RangeIndex(len(user_ids), name="user")
         report["users_without_profile"] = int(users.isna().all(axis=1).sum())
 
