@@ -53,10 +53,12 @@ def build_backbone(cfg: DictConfig, n_items: int, n_users: int, profile_cards: l
 
 
 def sequence_loss(h: torch.Tensor, pos: torch.Tensor, item_emb: nn.Embedding, loss_type: str,
-                  n_items: int) -> torch.Tensor:
+                  n_items: int, n_negatives: int = 1024) -> torch.Tensor:
     """Next-item loss on the positions that have a target.
 
     `ce`: full softmax over all items (only the N real positions are scored, not B*L);
+    `sce`: sampled softmax against `n_negatives` uniform negatives shared by the batch (accidental
+      hits masked) — about n_items / n_negatives times cheaper than `ce` on large catalogues;
     `bce`: one uniformly sampled negative per position (the original SASRec objective).
     """
     mask = pos > 0
@@ -65,6 +67,12 @@ def sequence_loss(h: torch.Tensor, pos: torch.Tensor, item_emb: nn.Embedding, lo
         logits = h @ item_emb.weight.T
         logits[:, 0] = float("-inf")
         return nn.functional.cross_entropy(logits, tgt)
+    if loss_type == "sce":
+        neg = torch.randint(1, n_items + 1, (n_negatives,), device=tgt.device)
+        pos_logit = (h * item_emb(tgt)).sum(-1, keepdim=True)
+        neg_logit = (h @ item_emb(neg).T).masked_fill(neg.unsqueeze(0) == tgt.unsqueeze(1), float("-inf"))
+        logits = torch.cat([pos_logit, neg_logit], 1)
+        return nn.functional.cross_entropy(logits, torch.zeros_like(tgt))
     if loss_type == "bce":
         neg = torch.randint(1, n_items + 1, tgt.shape, device=tgt.device)
         p = (h * item_emb(tgt)).sum(-1)

@@ -10,8 +10,9 @@ from .base import Backbone, sequence_loss
 
 class GRU4Rec(Backbone):
     def __init__(self, n_items: int, hidden: int = 64, layers: int = 1, dropout: float = 0.2,
-                 loss: str = "ce", **_: object):
+                 loss: str = "ce", n_negatives: int = 1024, **_: object):
         super().__init__()
+        self.n_negatives = n_negatives
         self.n_items, self.loss_type = n_items, loss
         self.item_emb = nn.Embedding(n_items + 1, hidden, padding_idx=0)
         self.drop = nn.Dropout(dropout)
@@ -23,7 +24,8 @@ class GRU4Rec(Backbone):
         return self.out(h)
 
     def loss(self, batch: dict) -> torch.Tensor:
-        return sequence_loss(self.encode(batch["seq"]), batch["pos"], self.item_emb, self.loss_type, self.n_items)
+        return sequence_loss(self.encode(batch["seq"]), batch["pos"], self.item_emb, self.loss_type, self.n_items,
+                             self.n_negatives)
 
     def user_state(self, batch: dict) -> torch.Tensor:
         return self.encode(batch["seq"])[:, -1]

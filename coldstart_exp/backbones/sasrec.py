@@ -10,8 +10,9 @@ from .base import Backbone, sequence_loss
 
 class SASRec(Backbone):
     def __init__(self, n_items: int, max_len: int, hidden: int = 64, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.2, attn_dropout: float | None = None, loss: str = "ce", **_: object):
+                 dropout: float = 0.2, attn_dropout: float | None = None, loss: str = "ce", n_negatives: int = 1024, **_: object):
         super().__init__()
+        self.n_negatives = n_negatives
         self.n_items, self.loss_type, self.heads = n_items, loss, heads
         self.item_emb = nn.Embedding(n_items + 1, hidden, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len, hidden)
@@ -44,7 +45,8 @@ class SASRec(Backbone):
         return self.norm(self.encoder(x, mask=mask))
 
     def loss(self, batch: dict) -> torch.Tensor:
-        return sequence_loss(self.encode(batch["seq"]), batch["pos"], self.item_emb, self.loss_type, self.n_items)
+        return sequence_loss(self.encode(batch["seq"]), batch["pos"], self.item_emb, self.loss_type, self.n_items,
+                             self.n_negatives)
 
     def user_state(self, batch: dict) -> torch.Tensor:
         return self.encode(batch["seq"])[:, -1]

@@ -26,7 +26,7 @@ def test_loo_no_eval_interaction_in_train(cfg_factory):
     seqs = s.train_sequences()
     assert len(s.train) + len(s.valid) + len(s.tests["test"]) == len(t.interactions)
     for es in (s.valid, s.tests["test"]):
-        for u, tgt, hist in zip(es.users, es.targets, es.histories):
+        for tgt in es.targets:
             assert len(tgt) == 1
     # validation history = training sequence; test history = training sequence + validation item
     vmap = dict(zip(s.valid.users, s.valid.targets))
