@@ -71,3 +71,18 @@ def test_ddp_cpu_evaluation_equals_single_process_and_resume(tmp_path):
     assert ddp["metrics"]["test"]["users"] == single["metrics"]["test"]["users"] == 300
     for k, v in single["metrics"]["test"]["overall"].items():
         assert ddp["metrics"]["test"]["overall"][k] == pytest.approx(v, abs=1e-7), k
+
+
+def test_wandb_offline_run_gets_config_metrics_and_bucket_table(tmp_path):
+    """No key, no network: W&B runs offline inside the run directory."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    r = subprocess.run([sys.executable, "-m", "coldstart_exp", "data=synthetic", "backbone=pop", "logger=wandb",
+                        f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    files = {p.name for p in runs[0].rglob("*")}
+    assert any(f.endswith(".wandb") for f in files)
+    assert any("buckets" in f for f in files)  # the bucket table / chart were logged as media
