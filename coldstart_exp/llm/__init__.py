@@ -9,7 +9,7 @@ Import is cheap: torch/transformers/httpx load only when a backend is built.
 from .cache import CachedLLM, LLMCache
 from .counters import LLMCounters
 from .errors import BackendUnavailable, LLMError, ParseError, PromptTooLong, ScoringUnsupported
-from .factory import build_backend, build_llm, generation_params
+from .factory import build_backend, build_llm, generation_params, structured_options
 from .params import GenerationParams
 from .parsing import parse_choice, parse_json, parse_numbered_steps
 from .scoring import choose, entropy, normalize_logprobs
@@ -21,4 +21,5 @@ __all__ = [
     "ParseError", "PromptTemplate", "PromptTooLong", "ScoringUnsupported", "StructuredResult",
     "build_backend", "build_llm", "choose", "entropy", "generate_structured", "generation_params",
     "load_template", "normalize_logprobs", "parse_choice", "parse_json", "parse_numbered_steps",
+    "structured_options",
 ]

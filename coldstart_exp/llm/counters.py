@@ -56,6 +56,15 @@ class LLMCounters:
         log.info("LLM counters: %s", self.as_dict())
         return d
 
+    def __getstate__(self):  # picklable (Lightning / multiprocessing); the lock is recreated
+        d = self.__dict__.copy()
+        d.pop("_lock", None)
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._lock = threading.Lock()
+
     def reset(self) -> None:
         with self._lock:
             for f in fields(self):

@@ -73,3 +73,10 @@ def build_llm(cfg: Any, counters: LLMCounters | None = None) -> CachedLLM:
 def generation_params(cfg: Any, **overrides: Any) -> GenerationParams:
     """Decoding params from ``cfg.llm`` (max_new_tokens, temperature, ...)."""
     return GenerationParams.from_cfg(cfg, **overrides)
+
+
+def structured_options(cfg: Any) -> dict:
+    """``generate_structured`` keyword arguments from ``cfg.llm`` (retries, bound)."""
+    c = _as_dict_like(cfg)
+    return {"max_retries": int(c.get("parse_retries", 2)), "retry_temperature": float(c.get("retry_temperature", 0.7)),
+            "max_items": c.get("max_users")}

@@ -85,6 +85,7 @@ def generate_structured(
         results[i] = StructuredResult(fb, last_raw.get(i, ""), max_retries + 1, True, last_err.get(i))
     if todo:
         log.warning("%s: %d/%d items fell back after %d retries", desc, len(todo), len(items), max_retries)
+    log.info("%s done: %s", desc, counters.as_dict())
     return [r for r in results if r is not None]
 
 

@@ -28,16 +28,17 @@ class PromptTemplate:
     version: str = "1"
     system: str | None = None
     few_shot: tuple[tuple[str, str], ...] = ()   # (user, assistant) demonstrations
+    prefix: str | None = None                     # assistant prefill, e.g. "1." (answer continues from it)
     meta: dict = field(default_factory=dict, compare=False)  # free-form: labels, schema name, ...
 
     @property
     def fields(self) -> set[str]:
-        texts = [self.user, self.system or ""] + [u for u, _ in self.few_shot]
+        texts = [self.user, self.system or "", self.prefix or ""] + [u for u, _ in self.few_shot]
         return {f for t in texts for _, f, _, _ in string.Formatter().parse(t) if f}
 
     @property
     def version_key(self) -> str:
-        blob = json.dumps([self.system, self.user, self.few_shot], sort_keys=True)
+        blob = json.dumps([self.system, self.user, self.few_shot, self.prefix], sort_keys=True)
         return f"{self.name}@{self.version}:{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 
     def render(self, **variables: Any) -> list[dict]:
@@ -52,6 +53,8 @@ class PromptTemplate:
             msgs.append({"role": "user", "content": u.format(**variables).strip()})
             msgs.append({"role": "assistant", "content": a.strip()})
         msgs.append({"role": "user", "content": self.user.format(**variables).strip()})
+        if self.prefix:
+            msgs.append({"role": "assistant", "content": self.prefix.format(**variables)})
         return msgs
 
     @classmethod
@@ -59,9 +62,9 @@ class PromptTemplate:
         if "user" not in d or "name" not in d:
             raise ValueError("a prompt template needs at least 'name' and 'user'")
         shots = tuple((s["user"], s["assistant"]) for s in d.get("few_shot") or ())
-        known = {"name", "user", "version", "system", "few_shot"}
+        known = {"name", "user", "version", "system", "few_shot", "prefix"}
         return cls(name=str(d["name"]), user=str(d["user"]), version=str(d.get("version", "1")),
-                   system=d.get("system"), few_shot=shots, meta={k: v for k, v in d.items() if k not in known})
+                   system=d.get("system"), few_shot=shots, prefix=d.get("prefix"), meta={k: v for k, v in d.items() if k not in known})
 
 
 def prompts_dir() -> Path:

@@ -31,6 +31,18 @@ def as_messages(prompt: Prompt) -> list[Message]:
     return [dict(m) for m in prompt]
 
 
+def prefill_of(prompt: Prompt) -> str:
+    """A trailing assistant message is a prefill: the answer continues from it.
+
+    Why: the 135M model ignores format instructions but reliably continues a
+    started answer ("1."); the returned text includes the prefill.
+    """
+    if isinstance(prompt, str) or not prompt:
+        return ""
+    last = prompt[-1]
+    return str(last.get("content", "")) if last.get("role") == "assistant" else ""
+
+
 def apply_stop(text: str, stop: Sequence[str]) -> str:
     """Cut at the first stop string (servers do it too; local backends do not)."""
     cut = len(text)
@@ -77,6 +89,8 @@ class LLMBackend(ABC):
         if not prompts:
             return []
         rendered = [self.render(p) for p in prompts]
+        log.info("%s: %d prompts on %s (batch %d, max_new_tokens %d, %s)", desc, len(prompts), self.name,
+                 self.batch_size, params.max_new_tokens, "greedy" if params.greedy else f"T={params.temperature}")
         order = sorted(range(len(prompts)), key=lambda i: -len(rendered[i]))
         out: list[str | None] = [None] * len(prompts)
         self.counters.add(prompts=len(prompts))  # CachedLLM adds the ones it serves itself
@@ -87,7 +101,7 @@ class LLMBackend(ABC):
                 t0 = time.perf_counter()
                 texts, ntok = self._generate_batch([prompts[i] for i in idx], params)
                 dt = time.perf_counter() - t0
-                texts = [apply_stop(t, params.stop) for t in texts]
+                texts = [apply_stop(prefill_of(prompts[i]) + t, params.stop) for i, t in zip(idx, texts)]
                 self.counters.add(tokens_generated=int(ntok), gen_seconds=dt)
                 for i, t in zip(idx, texts):
                     out[i] = t

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import PromptTooLong
 from ..params import GenerationParams
-from .base import LLMBackend, Prompt, as_messages
+from .base import LLMBackend, Prompt, as_messages, prefill_of
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,41 @@ def _resolve_device(device: str | None) -> str:
     return str(device)
 
 
+class ChatRenderer:
+    """Applies a Jinja chat template without loading ``transformers``.
+
+    Why: cache keys are rendered prompts; rendering them from the template file
+    lets a fully cached run skip importing torch/transformers and loading
+    weights. Uses the same Jinja settings as ``apply_chat_template``.
+    """
+
+    def __init__(self, template: str, special: dict | None = None) -> None:
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(msg):
+            raise ValueError(msg)
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+        env.globals["raise_exception"] = raise_exception
+        self.template = env.from_string(template)
+        self.special = {k: v for k, v in (special or {}).items() if isinstance(v, str)}
+
+    def __call__(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        return self.template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self.special)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "ChatRenderer | None":
+        f = Path(folder)
+        cfg_file = f / "tokenizer_config.json"
+        if not cfg_file.exists():
+            return None
+        tcfg = json.loads(cfg_file.read_text())
+        tmpl = (f / "chat_template.jinja").read_text() if (f / "chat_template.jinja").exists() else tcfg.get("chat_template")
+        if not isinstance(tmpl, str):
+            return None
+        return cls(tmpl, {k: tcfg.get(k) for k in ("bos_token", "eos_token", "pad_token", "unk_token")})
+
+
 class HFBackend(LLMBackend):
     """Batched generation and label scoring with any ``transformers`` causal LM."""
 
@@ -63,23 +98,30 @@ class HFBackend(LLMBackend):
         use_chat_template: bool = True,
         system_prompt: str | None = None,
         progress: bool = True,
+        context_length: int | None = None,
+        renderer: ChatRenderer | None = None,
         counters=None,
     ) -> None:
         super().__init__(counters)
         if truncation not in ("left", "error"):
             raise ValueError(f"llm.truncation must be 'left' or 'error', got {truncation!r}")
-        self.model = model.eval()
-        self.tok = tokenizer
-        if self.tok.pad_token is None:
-            self.tok.pad_token = self.tok.eos_token
+        # ``model`` may be a zero-arg loader: a fully cached run then never loads weights.
+        self._model = None if callable(model) and not hasattr(model, "generate") else model.eval()
+        self._loader = model if self._model is None else None
+        self._tok = None
+        self._tok_loader = tokenizer if callable(tokenizer) and not hasattr(tokenizer, "encode") else None
+        if self._tok_loader is None:
+            self._set_tok(tokenizer)
+        self.renderer = renderer
         self.name, self.version = name, version
         self.batch_size, self.score_batch_size = int(batch_size), int(score_batch_size)
         self.truncation = truncation
-        self.use_chat_template = bool(use_chat_template and getattr(self.tok, "chat_template", None))
+        self.use_chat_template = bool(use_chat_template and (renderer is not None or getattr(self.tok, "chat_template", None)))
         self.system_prompt = system_prompt
         self.progress = progress
-        ctx = getattr(model.config, "max_position_embeddings", None) or 2048
-        self.context_length = int(ctx)
+        if context_length is None:
+            context_length = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        self.context_length = int(context_length)
         self.max_prompt_tokens = int(max_prompt_tokens) if max_prompt_tokens else None
 
     # ---------------------------------------------------------------- render
@@ -87,9 +129,35 @@ class HFBackend(LLMBackend):
         msgs = as_messages(prompt)
         if self.system_prompt and msgs[0]["role"] != "system":
             msgs = [{"role": "system", "content": self.system_prompt}] + msgs
+        prefill = prefill_of(msgs)
+        if prefill:
+            msgs = msgs[:-1]
         if not self.use_chat_template:
-            return "\n".join(m["content"] for m in msgs)
-        return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            return "\n".join(m["content"] for m in msgs) + ("\n" + prefill if prefill else "")
+        if self.renderer is not None:
+            return self.renderer(msgs, add_generation_prompt=True) + prefill
+        return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) + prefill
+
+    def _set_tok(self, tok) -> None:
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "left"
+        self._tok = tok
+
+    @property
+    def tok(self):
+        if self._tok is None:
+            self._set_tok(self._tok_loader())
+        return self._tok
+
+    @property
+    def model(self):
+        if self._model is None:
+            t0 = time.perf_counter()
+            self._model = self._loader().eval()
+            log.info("loaded %s weights in %.1fs (%s, %s)", self.name, time.perf_counter() - t0,
+                     self._model.dtype, self._model.device)
+        return self._model
 
     @property
     def device(self):
@@ -130,16 +198,26 @@ class HFBackend(LLMBackend):
             mask[i, n - len(s):] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    def _eos_ids(self) -> list[int]:
+        """Tokenizer eos plus the model's generation-config eos ids (e.g. <|eot_id|>)."""
+        ids = {self.tok.eos_token_id}
+        gc = getattr(self.model, "generation_config", None)
+        extra = getattr(gc, "eos_token_id", None) if gc is not None else None
+        ids.update(extra if isinstance(extra, (list, tuple)) else [extra] if extra is not None else [])
+        return sorted(i for i in ids if i is not None)
+
     # -------------------------------------------------------------- generate
     def _generate_batch(self, prompts: list[Prompt], params: GenerationParams) -> tuple[list[str], int]:
         import torch
 
         seqs = self._encode_prompts([self.render(p) for p in prompts], params.max_new_tokens)
         ids, mask = self._left_pad(seqs)
+        eos_ids = self._eos_ids()
         kw: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens,
                                   repetition_penalty=params.repetition_penalty,
-                                  pad_token_id=self.tok.pad_token_id,
-                                  eos_token_id=self.tok.eos_token_id)
+                                  pad_token_id=self.tok.pad_token_id, eos_token_id=eos_ids)
+        if params.stop:  # stop early in-model; the base class also cuts the text
+            kw.update(stop_strings=list(params.stop), tokenizer=self.tok)
         if params.greedy:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
@@ -149,12 +227,12 @@ class HFBackend(LLMBackend):
             gen = self.model.generate(input_ids=ids, attention_mask=mask, **kw)
         new = gen[:, ids.shape[1]:].tolist()
         texts, ntok = [], 0
-        eos = self.tok.eos_token_id
         for row in new:
-            if eos in row:
-                row = row[: row.index(eos) + 1]
+            ends = [j for j, t in enumerate(row) if t in eos_ids]
+            if ends:
+                row = row[: ends[0] + 1]
             ntok += len(row)
-            texts.append(self.tok.decode(row, skip_special_tokens=True).strip())
+            texts.append(self.tok.decode(row, skip_special_tokens=True).rstrip())
         return texts, ntok
 
     # ----------------------------------------------------------------- score
@@ -163,51 +241,86 @@ class HFBackend(LLMBackend):
 
         The option's tokens are those whose character span ends past the end of
         the prompt text, so a token merging the boundary is still attributed to
-        the option and every option is scored under the tokenization the model
-        would actually see. All pairs go through the model in batches of
-        ``score_batch_size`` (one forward pass for a typical option set).
+        the option. The prompt prefix shared by all options runs through the
+        model once; its KV cache is repeated and every option's remaining tokens
+        go through in one batched forward pass (``score_batch_size`` options).
         """
-        import torch
-
-        pairs: list[tuple[list[int], int]] = []  # (ids, n_option_tokens)
+        out = []
         for p, opts in zip(prompts, options_list):
             ptxt = self.render(p)
-            for o in opts:
-                if not o:
-                    raise ValueError("score: empty option string")
-                enc = self.tok(ptxt + o, add_special_tokens=False, return_offsets_mapping=True)
-                ids, offs = enc["input_ids"], enc["offset_mapping"]
-                n_opt = sum(1 for (_s, e) in offs if e > len(ptxt))
-                n_opt = max(n_opt, 1)
-                budget = self.context_length
-                if len(ids) > budget:
-                    if self.truncation == "error":
-                        raise PromptTooLong(f"prompt+option has {len(ids)} tokens > context {budget}")
-                    ids = ids[-budget:]
-                    self.counters.add(truncated=1)
-                pairs.append((ids, n_opt))
-        flat: list[float] = []
-        for s in range(0, len(pairs), self.score_batch_size):
-            chunk = pairs[s : s + self.score_batch_size]
-            n = max(len(ids) for ids, _ in chunk)
-            ids_t = torch.full((len(chunk), n), self.tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), n), dtype=torch.long)
-            for i, (ids, _) in enumerate(chunk):  # right padding: positions stay 0..len-1
-                ids_t[i, : len(ids)] = torch.tensor(ids)
-                mask[i, : len(ids)] = 1
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids_t.to(self.device), attention_mask=mask.to(self.device)).logits
-            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-            for i, (ids, n_opt) in enumerate(chunk):
-                L = len(ids)
-                tgt = torch.tensor(ids[L - n_opt:])
-                pos = torch.arange(L - n_opt - 1, L - 1)
-                flat.append(float(logp[i, pos, tgt].sum()))
-        out, k = [], 0
-        for opts in options_list:
-            out.append(np.asarray(flat[k : k + len(opts)], dtype=np.float64))
-            k += len(opts)
+            encs = [self._encode_pair(ptxt, o) for o in opts]
+            scores: list[float] = []
+            for s in range(0, len(encs), self.score_batch_size):
+                scores.extend(self._score_group(encs[s : s + self.score_batch_size]))
+            out.append(np.asarray(scores, dtype=np.float64))
         return out
+
+    def _encode_pair(self, ptxt: str, option: str) -> tuple[list[int], int]:
+        if not option:
+            raise ValueError("score: empty option string")
+        enc = self.tok(ptxt + option, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offs = enc["input_ids"], enc["offset_mapping"]
+        n_opt = max(sum(1 for (_s, e) in offs if e > len(ptxt)), 1)
+        if len(ids) > self.context_length:
+            if self.truncation == "error":
+                raise PromptTooLong(f"prompt+option has {len(ids)} tokens > context {self.context_length}")
+            ids = ids[-self.context_length:]
+            self.counters.add(truncated=1)
+        return ids, n_opt
+
+    def _score_group(self, encs: list[tuple[list[int], int]]) -> list[float]:
+        import torch
+
+        first = encs[0][0]
+        lcp = min(len(ids) - n for ids, n in encs)  # never share an option token
+        for ids, _ in encs[1:]:
+            j = 0
+            while j < lcp and ids[j] == first[j]:
+                j += 1
+            lcp = j
+        if lcp < 1:
+            return self._score_full(encs)
+        dev = self.device
+        suffixes = [ids[lcp:] for ids, _ in encs]
+        m = max(len(x) for x in suffixes)
+        suf = torch.full((len(encs), m), self.tok.pad_token_id, dtype=torch.long)
+        for i, x in enumerate(suffixes):  # right padding: causal attention never sees it
+            suf[i, : len(x)] = torch.tensor(x)
+        with torch.inference_mode():
+            pre = self.model(input_ids=torch.tensor([first[:lcp]], device=dev), use_cache=True, logits_to_keep=1)
+            last = torch.log_softmax(pre.logits[0, -1].float(), dim=-1)
+            past = pre.past_key_values
+            if not hasattr(past, "batch_repeat_interleave"):
+                return self._score_full(encs)
+            past.batch_repeat_interleave(len(encs))
+            logits = self.model(input_ids=suf.to(dev), past_key_values=past, use_cache=True).logits
+            res = []
+            for i, (ids, n_opt) in enumerate(encs):
+                L = len(ids)
+                total = 0.0
+                for j in range(L - n_opt, L):  # token j is predicted at position j-1
+                    row = last if j - 1 == lcp - 1 else torch.log_softmax(logits[i, j - 1 - lcp].float(), dim=-1)
+                    total += float(row[ids[j]])
+                res.append(total)
+        return res
+
+    def _score_full(self, encs: list[tuple[list[int], int]]) -> list[float]:
+        """Fallback without KV sharing: each prompt+option sequence in full."""
+        import torch
+
+        n = max(len(ids) for ids, _ in encs)
+        ids_t = torch.full((len(encs), n), self.tok.pad_token_id, dtype=torch.long)
+        for i, (ids, _) in enumerate(encs):
+            ids_t[i, : len(ids)] = torch.tensor(ids)
+        res = []
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids_t.to(self.device)).logits
+            for i, (ids, n_opt) in enumerate(encs):
+                L = len(ids)
+                lp = torch.log_softmax(logits[i, L - n_opt - 1 : L - 1].float(), dim=-1)
+                tgt = torch.tensor(ids[L - n_opt:], device=lp.device)
+                res.append(float(lp.gather(1, tgt[:, None]).sum()))
+        return res
 
 
 # ------------------------------------------------------------------ loaders
@@ -234,30 +347,26 @@ def embedded_gguf() -> tuple[Path, str]:
     return folder, "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def load_gguf_converted(folder: Path, gguf_file: str, model_cache_dir: str | Path | None):
-    """Load a GGUF via transformers, caching a de-quantized safetensors copy.
+def gguf_converted_folder(folder: Path, gguf_file: str, model_cache_dir: str | Path) -> Path:
+    """Folder with a de-quantized safetensors copy of a GGUF (+ tokenizer), made once.
 
     Why: de-quantizing the GGUF takes ~20 s per process; the saved copy reloads
     in ~0.3 s. Conversion is guarded by a file lock and published with an
     atomic rename, so parallel jobs never see a half-written copy.
     """
     _offline()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from filelock import FileLock
 
     src = folder / gguf_file
     if not src.exists():
         raise FileNotFoundError(f"GGUF file not found: {src}")
-    if model_cache_dir is None:
-        model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file)
-        tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
-        return model, tok
-    from filelock import FileLock
-
     root = Path(model_cache_dir).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"{Path(gguf_file).stem}-{_fingerprint(src)}"
     with FileLock(str(target) + ".lock", timeout=600):
         if not (target / "DONE").exists():
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
             log.info("converting %s to a safetensors copy in %s (one-off, ~20 s)", src, target)
             model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file)
             tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
@@ -273,52 +382,72 @@ def load_gguf_converted(folder: Path, gguf_file: str, model_cache_dir: str | Pat
 
                 shutil.rmtree(target)
             os.replace(tmp, target)
-            return model, tok
-    model = AutoModelForCausalLM.from_pretrained(str(target))
-    tok = AutoTokenizer.from_pretrained(str(target))
-    return model, tok
+    return target
 
 
 def build_hf_backend(cfg: Any, counters=None) -> HFBackend:
-    """Construct from a ``cfg.llm`` node (``smollm2`` or ``hf`` preset)."""
-    _offline()
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Construct from a ``cfg.llm`` node (``smollm2`` or ``hf`` preset).
 
+    Tokenizer and weights load on first use; for local folders the chat
+    template is rendered directly, so a fully cached run imports no torch.
+    """
+    _offline()
     get = cfg.get
-    if get("num_threads"):
-        torch.set_num_threads(int(get("num_threads")))
     model_path, gguf_file = get("model_path"), get("gguf_file")
-    t0 = time.perf_counter()
-    if model_path is None:  # embedded SmolLM2
-        folder, default_file = embedded_gguf()
-        gguf_file = gguf_file or default_file
-        model, tok = load_gguf_converted(folder, gguf_file, get("model_cache_dir"))
-        name, fp = f"smollm2:{gguf_file}", _fingerprint(folder / gguf_file)
-    elif gguf_file:
-        folder = Path(str(model_path)).expanduser()
-        model, tok = load_gguf_converted(folder, gguf_file, get("model_cache_dir"))
-        name, fp = f"hf-gguf:{gguf_file}", _fingerprint(folder / gguf_file)
+    dt_name = str(get("dtype") or "auto")
+    load_kw: dict[str, Any] = {}
+    if model_path is None or gguf_file:  # embedded SmolLM2 or a user GGUF
+        if model_path is None:
+            folder, default_file = embedded_gguf()
+            gguf_file = gguf_file or default_file
+            name = f"smollm2:{gguf_file}"
+        else:
+            folder = Path(str(model_path)).expanduser()
+            name = f"hf-gguf:{gguf_file}"
+        fp = _fingerprint(folder / gguf_file)
+        if get("model_cache_dir"):
+            src = str(gguf_converted_folder(folder, gguf_file, get("model_cache_dir")))
+        else:
+            src, load_kw = str(folder), {"gguf_file": gguf_file}
     else:
         p = Path(str(model_path)).expanduser()
-        kw = {"local_files_only": True}
-        dt = _torch_dtype(get("dtype"))
-        if dt is not None:
-            kw["dtype"] = dt
-        model = AutoModelForCausalLM.from_pretrained(str(model_path), **kw)
-        tok = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+        src, load_kw = (str(p), {}) if p.exists() else (str(model_path), {"local_files_only": True})
         name = f"hf:{p.name if p.exists() else model_path}"
-        fp = _fingerprint(p) if p.exists() else str(getattr(model.config, "_commit_hash", "") or "0")
-    dt = _torch_dtype(get("dtype"))
-    if dt is not None and model.dtype != dt:
-        model = model.to(dt)
-    model = model.to(_resolve_device(get("device")))
-    tok.padding_side = "left"
-    log.info("loaded %s in %.1fs (%s, %s)", name, time.perf_counter() - t0, model.dtype, model.device)
+        fp = _fingerprint(p) if p.exists() else str(model_path)
+
+    renderer, ctx = None, None
+    if not load_kw and Path(src).is_dir():  # light path: no transformers import until needed
+        renderer = ChatRenderer.from_folder(src)
+        if (Path(src) / "config.json").exists():
+            ctx = json.loads((Path(src) / "config.json").read_text()).get("max_position_embeddings")
+
+    def load_tokenizer():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(src, **load_kw)
+
+    def load_model():
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        if get("num_threads"):
+            torch.set_num_threads(int(get("num_threads")))
+        dt = _torch_dtype(get("dtype"))
+        kw = dict(load_kw, **({"dtype": dt} if dt is not None else {}))
+        m = AutoModelForCausalLM.from_pretrained(src, **kw)
+        if dt is not None and m.dtype != dt:
+            m = m.to(dt)
+        return m.to(_resolve_device(get("device")))
+
+    if ctx is None:
+        from transformers import AutoConfig
+
+        ctx = getattr(AutoConfig.from_pretrained(src, **load_kw), "max_position_embeddings", None)
     return HFBackend(
-        model, tok, name=name, version=f"{fp}:{model.dtype}".replace("torch.", ""),
-        batch_size=int(get("batch_size", 8)), score_batch_size=int(get("score_batch_size", 32)),
-        max_prompt_tokens=get("max_prompt_tokens"), truncation=str(get("truncation", "left")),
-        use_chat_template=bool(get("use_chat_template", True)), system_prompt=get("system_prompt"),
-        progress=bool(get("progress", True)), counters=counters,
+        load_model, load_tokenizer if renderer is not None else load_tokenizer(), name=name,
+        version=f"{fp}:{dt_name}", batch_size=int(get("batch_size", 8)),
+        score_batch_size=int(get("score_batch_size", 32)), max_prompt_tokens=get("max_prompt_tokens"),
+        truncation=str(get("truncation", "left")), use_chat_template=bool(get("use_chat_template", True)),
+        system_prompt=get("system_prompt"), progress=bool(get("progress", True)),
+        context_length=int(ctx or 2048), renderer=renderer, counters=counters,
     )

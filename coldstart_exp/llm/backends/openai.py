@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import BackendUnavailable, LLMError, PromptTooLong, ScoringUnsupported
 from ..params import GenerationParams
-from .base import LLMBackend, Prompt, as_messages
+from .base import LLMBackend, Prompt, as_messages, prefill_of
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,11 @@ class OpenAIBackend(LLMBackend):
             progress=bool(c.get("progress", True)), counters=counters)
 
     def render(self, prompt: Prompt) -> str:
-        """Messages as canonical JSON: the server applies its own chat template."""
+        """Messages as canonical JSON: the server applies its own chat template.
+
+        A trailing assistant message (prefill) is sent as-is; vLLM continues it
+        with ``extra_body: {continue_final_message: true, add_generation_prompt: false}``.
+        """
         return json.dumps(as_messages(prompt), ensure_ascii=False)
 
     # ------------------------------------------------------------ transport
@@ -156,7 +160,8 @@ class OpenAIBackend(LLMBackend):
         except (KeyError, IndexError, TypeError) as e:
             raise LLMError(f"malformed chat-completions response: {str(data)[:200]}") from e
         ntok = (data.get("usage") or {}).get("completion_tokens") or len(text.split())
-        return text.strip(), int(ntok)
+        text = text.rstrip() if prefill_of(prompt) else text.strip()  # keep the space after a prefill
+        return text, int(ntok)
 
     def _generate_batch(self, prompts: list[Prompt], params: GenerationParams) -> tuple[list[str], int]:
         with ThreadPoolExecutor(self.concurrency) as ex:
