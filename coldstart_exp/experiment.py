@@ -36,6 +36,7 @@ class RunContext:
     tables: Tables
     split: Split
     timings: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
     extra: dict = field(default_factory=dict)  # method-specific facts for metrics.json
     loggers: list = field(default_factory=list)
 
@@ -47,14 +48,14 @@ def prepare(cfg: DictConfig) -> RunContext:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    t0 = time.perf_counter()
+    started = t0 = time.perf_counter()
     tables = load_tables(cfg.data, cfg.paths.cache_dir)
     t1 = time.perf_counter()
     split = make_split(tables, cfg.split)
     t2 = time.perf_counter()
     log.info("data %s: %d users, %d items, %d interactions; split %s", tables.name, tables.n_users,
              tables.n_items, len(tables.interactions), split.info)
-    return RunContext(cfg, run_dir, tables, split, timings={"load_s": round(t1 - t0, 3), "split_s": round(t2 - t1, 3)})
+    return RunContext(cfg, run_dir, tables, split, started=started, timings={"load_s": round(t1 - t0, 3), "split_s": round(t2 - t1, 3)})
 
 
 def make_evaluator(cfg: DictConfig) -> RankingEvaluator:
@@ -101,6 +102,7 @@ def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
 def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], names: list[str], **facts) -> dict:
     """Write metrics.json & co, print the summary, forward it to the loggers."""
     cfg = ctx.cfg
+    ctx.timings["total_s"] = round(time.perf_counter() - ctx.started, 2)
     ctx.timings["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     payload = write_eval_outputs(
         ctx.run_dir, tables_by_set, names, list(cfg.eval.bucket_edges),

@@ -18,10 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(data: str, steps: int, eval_users: int) -> dict:
+def measure(data: str, steps: int, eval_users: int, threads: int = 0) -> dict:
     import resource
 
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
     from hydra import compose, initialize_config_dir
 
     from coldstart_exp.backbones import build_backbone
@@ -84,16 +87,17 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=["ml100k", "amazon_beauty"])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--eval-users", type=int, default=5000)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "spine.json"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(measure(a.child, a.steps, a.eval_users)))
+        print(json.dumps(measure(a.child, a.steps, a.eval_users, a.threads)))
         return
     results = []
     for d in a.data:
         r = subprocess.run([sys.executable, __file__, "--child", d, "--steps", str(a.steps), "--eval-users",
-                            str(a.eval_users)], capture_output=True, text=True, cwd=ROOT, env=os.environ)
+                            str(a.eval_users), "--threads", str(a.threads)], capture_output=True, text=True, cwd=ROOT, env=os.environ)
         if r.returncode != 0:
             print(f"{d}: failed\n{r.stderr[-2000:]}")
             results.append({"data": d, "error": r.stderr[-500:]})
@@ -105,6 +109,7 @@ def main() -> None:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.node(), "python": platform.python_version(),
+                               "load_avg_1m_at_end": os.getloadavg()[0],
                                "when": time.strftime("%Y-%m-%d %H:%M:%S"), "results": results}, indent=1))
     print(f"-> {out}")
 
