@@ -20,4 +20,5 @@ def run(cfg: DictConfig) -> dict:
                             cfg.trainer.eval_batch_size, cfg.trainer.num_workers, backbone.train_from_empty, cfg.seed)
     module = RecModule(backbone, make_evaluator(cfg), cfg.trainer.lr, cfg.trainer.weight_decay,
                        eval_names=list(ctx.split.tests))
+    ctx.extra.update(getattr(backbone, "facts", {}))  # e.g. TIGER's codebook utilisation, collisions
     return fit_and_evaluate(ctx, module, dm)
