@@ -30,9 +30,10 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-bench: install
+bench: install   ## figures printed and written to outputs/bench/*.json
 	$(PY) scripts/bench_spine.py
-	@if [ -f scripts/bench_llm.py ]; then $(PY) scripts/bench_llm.py --quick; fi
+	$(PY) scripts/bench_llm.py --quick
+	$(PY) scripts/bench_tiger.py decode --beams 10 20 50 --users 512 experiment=tiger_ml100k
 
 results: install
 	$(PY) scripts/make_results.py
