@@ -1,0 +1,216 @@
+"""The LLM side of a ScaleToT run: teacher -> verify -> student -> representations -> encoder.
+
+Only training users (never the held-out cold users) are reasoned about for training; their
+verification reads `split.train` only. The one exception is `reasoning=teacher` (the no-transfer
+ablation), which runs the teacher on the cold users' *profiles* at serving time, as an LLM-served
+system would. Expensive artefacts (chains, student adapter) are cached by content under
+`paths.cache_dir`, so other seeds and reruns reuse them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...llm import build_llm, load_template
+from .chain import ChainSpec, profile_texts
+from .scorer import PrefixScorer, build_scorer, embed_texts, hashed_bow
+from .stress import agreement, reorder
+from .teacher import Budget, ToTConfig, chain_stats, reason, run_teacher
+from .transfer import LabelReason, ProfileEncoder, fit_encoder, pca_targets
+from .verify import liked_genre_shares, sample_pairs, verify
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    def __init__(self, cfg, ctx, spec: ChainSpec, codes: np.ndarray):
+        self.cfg, self.ctx, self.spec, self.codes = cfg, ctx, spec, codes
+        self.m = cfg.method
+        self.facts: dict = {}
+        self.timings: dict = {}
+        t = ctx.tables
+        self.profiles = profile_texts(t.users, self.m.profile, t.n_users)
+        self.llm = build_llm(cfg.llm)
+        tm = self.m.teacher
+        self.scorer = build_scorer(self.llm, str(tm.scoring), int(tm.n_samples), float(tm.sample_temperature))
+        self.local = isinstance(self.scorer, PrefixScorer)
+        cold = set(int(u) for u in ctx.split.cold_users)
+        train_users = np.array(sorted(set(int(u) for u in ctx.split.train.user.unique()) - cold))
+        rng = np.random.default_rng(int(tm.user_seed))
+        self.train_pool = [int(u) for u in rng.permutation(train_users)]  # fixed order across run seeds
+        n = cfg.llm.get("max_users") or tm.max_users
+        self.teacher_users = sorted(self.train_pool[: int(n)])
+        v = self.m.verify
+        self.shares = liked_genre_shares(ctx.split.train, t.items, v.like_rating, int(v.min_liked))
+        self.tot = ToTConfig(tau=float(tm.tau), max_rounds_per_step=int(tm.max_rounds_per_step),
+                             max_expansions_per_chain=int(tm.max_expansions_per_chain), top_m=int(tm.top_m),
+                             mix=float(tm.mix), calibrate=bool(tm.get("calibrate", True)))
+        self.cache_root = Path(cfg.paths.cache_dir) / "scaletot"
+
+    # -- helpers -------------------------------------------------------------------------------
+    def header(self, profile: str) -> str:
+        text = self.spec.teacher_header(profile)
+        if self.local and self.spec.teacher.meta.get("chat"):
+            sys_msg = self.spec.teacher.system
+            msgs = ([{"role": "system", "content": sys_msg}] if sys_msg else []) + [{"role": "user", "content": text.strip()}]
+            return self.llm.render(msgs)
+        return text
+
+    def teacher(self, users: list[int], profiles: list[str] | None = None, budget: Budget | None = None,
+                desc: str = "teacher", tag: str = "") -> dict:
+        profiles = profiles or self.profiles
+        budget = budget or Budget(None)
+        return run_teacher(self.llm, self.scorer, self.spec, {u: self.header(profiles[u]) for u in users}, self.tot,
+                           budget, str(self.m.teacher.scoring), desc=desc, tag=tag)
+
+    def _time(self, name: str, t0: float) -> None:
+        self.timings[f"{name}_s"] = round(time.perf_counter() - t0, 1)
+
+    # -- the reasoning module fed to the user tower ------------------------------------------------
+    def build_reason(self, mode: str, cards: list[int]):
+        if mode == "freeform":
+            users, targets = self.freeform()
+        else:
+            t0 = time.perf_counter()
+            tm = self.m.teacher
+            budget = Budget(tm.budget if tm.budget is not None else len(self.teacher_users) * self.tot.max_expansions_per_chain)
+            chains = self.teacher(self.teacher_users, budget=budget)
+            self._time("teacher", t0)
+            self.facts["teacher"] = {**chain_stats(chains, self.spec), "users": len(chains),
+                                     "budget": budget.total, "budget_used": budget.used,
+                                     "scoring": type(self.scorer).__name__}
+            if self.local:
+                self.facts["teacher"]["prefix_scorer"] = dict(self.scorer.stats)
+            ok = [u for u in self.teacher_users if verify(self.spec, chains[u].labels, self.shares.get(u),
+                                                           int(self.m.verify.top_n_genres))]
+            self.facts["verify"] = {"verified": len(ok), "rejected": len(chains) - len(ok),
+                                    "verified_share": round(len(ok) / max(1, len(chains)), 4)}
+            if mode == "teacher":
+                return self.teacher_labels(chains, cards)
+            users, targets = self.distilled(chains, ok)
+        t0 = time.perf_counter()
+        tr = self.m.transfer
+        tgt, info = pca_targets(targets, int(tr.dim))
+        with torch.random.fork_rng():  # the encoder does not depend on how much RNG earlier stages used
+            torch.manual_seed(int(self.m.teacher.user_seed))
+            enc = ProfileEncoder(cards, tgt.shape[1], tgt.shape[2], int(tr.hidden))
+        info.update(fit_encoder(enc, self.codes[users], tgt, int(tr.epochs), float(tr.lr), float(tr.temperature),
+                                float(tr.nce_weight), float(tr.get("field_dropout", 0.2)), seed=int(self.m.teacher.user_seed)))
+        info["encoder_user_ids_sha"] = _ids_hash(users)
+        self.facts["transfer"] = info
+        self._time("transfer", t0)
+        self.facts["llm_counters"] = self.llm.counters.as_dict()
+        return enc
+
+    def teacher_labels(self, chains: dict, cards: list[int]) -> LabelReason:
+        """No transfer: teacher labels for the training subset and, at serving time, the cold users."""
+        t0 = time.perf_counter()
+        cold = [int(u) for u in self.ctx.split.cold_users]
+        serve = self.teacher(cold, budget=Budget(len(cold) * self.tot.max_expansions_per_chain), desc="teacher@serving",
+                             tag="serving")
+        self._time("teacher_serving", t0)
+        table = np.zeros((self.ctx.tables.n_users, self.spec.k), dtype=np.int64)
+        for u, c in {**chains, **serve}.items():
+            table[u] = [s.labels.index(lab) + 1 for s, lab in zip(self.spec.steps, c.labels)]
+        self.facts["teacher_serving_users"] = len(serve)
+        self.consistency(None)
+        self.facts["llm_counters"] = self.llm.counters.as_dict()
+        return LabelReason(table, [len(s.labels) for s in self.spec.steps], int(self.m.transfer.dim))
+
+    def distilled(self, chains: dict, ok: list[int]) -> tuple[list[int], np.ndarray]:
+        """Student (SFT + OSIPO) per-step hidden states; without local weights, the teacher's
+        committed distributions stand in (logged as student=skipped)."""
+        sm = self.m.student
+        if not (sm.enabled and self.local):
+            self.facts["student"] = {"status": "skipped (disabled or backend without local weights)"}
+            users = self.teacher_users
+            width = max(len(s.labels) for s in self.spec.steps)
+            reps = np.zeros((len(users), self.spec.k, width), dtype=np.float32)
+            for i, u in enumerate(users):
+                for k, p in enumerate(chains[u].probs):
+                    reps[i, k, : len(p)] = p
+            self.consistency(None)
+            return users, reps
+        from .student import Student
+
+        t0 = time.perf_counter()
+        sft_key = _ids_hash([self.llm.version, self.spec.key(), self.tot.key(), ok, sm.lora_r, sm.lora_alpha,
+                             list(sm.target_modules), sm.sft_steps, sm.sft_batch, sm.sft_lr])
+        student = Student(self.scorer.model, self.scorer.tok, self.spec, sm, self.cache_root / "student" / sft_key,
+                          seed=int(self.m.teacher.user_seed))
+        sh = {u: self.spec.student_header(self.profiles[u]) for u in self.train_pool}
+        info = student.sft([(sh[u], chains[u].labels) for u in ok])
+        self._time("sft", t0)
+        t0 = time.perf_counter()
+        pairs = sample_pairs(self.spec, chains, self.shares, ok, int(sm.pairs_per_user), int(self.m.teacher.user_seed))
+        student.stage = f"osipo-{_ids_hash([sm.osipo_steps, sm.osipo_batch, sm.osipo_lr, sm.beta, sm.pairs_per_user, [s.weight for s in self.spec.steps]])}"
+        info.update(student.osipo(pairs, sh))
+        self._time("osipo", t0)
+        t0 = time.perf_counter()
+        users = sorted(set(self.teacher_users) | set(self.train_pool[: int(sm.max_users)]))
+        sscorer = PrefixScorer(student.model, self.scorer.tok, self.llm.counters)
+        no_tot = ToTConfig(calibrate=False, max_rounds_per_step=0)
+        reps, labels = [], {}
+        for s in range(0, len(users), 16):
+            b = users[s : s + 16]
+            for u, c in zip(b, reason(sscorer, self.spec, [sh[u] for u in b], no_tot, Budget(0), pool=True, student=True)):
+                reps.append(np.stack(c.segments))
+                labels[u] = c.labels
+        self._time("student_reps", t0)
+        agree = agreement({u: chains[u].labels for u in self.teacher_users}, labels, [s.name for s in self.spec.steps])
+        info.update(users=len(users), teacher_student_agreement=agree, status="trained")
+        self.facts["student"] = info
+        self.consistency((sscorer, no_tot))
+        return users, np.stack(reps).astype(np.float32)
+
+    def consistency(self, student) -> None:
+        """Teacher (and student) labels with the profile fields reordered, on a small subset."""
+        n = int(self.m.stress.consistency_users)
+        t = self.ctx.tables
+        if n <= 0 or t.users is None:
+            return
+        t0 = time.perf_counter()
+        users = self.teacher_users[:n]
+        order = reorder(t.n_users, len(t.users.columns), int(self.m.stress.seed))
+        shuffled = profile_texts(t.users, self.m.profile, t.n_users, order=order)
+        names = [s.name for s in self.spec.steps]
+        a = self.teacher(users, desc="teacher@consistency", tag="stress")
+        b = self.teacher(users, shuffled, desc="teacher@reordered", tag="stress")
+        out = {"teacher": agreement({u: a[u].labels for u in users}, {u: b[u].labels for u in users}, names)}
+        if student is not None:
+            sc, tot = student
+            la = reason(sc, self.spec, [self.spec.student_header(self.profiles[u]) for u in users], tot, Budget(0), student=True)
+            lb = reason(sc, self.spec, [self.spec.student_header(shuffled[u]) for u in users], tot, Budget(0), student=True)
+            out["student"] = agreement({u: c.labels for u, c in zip(users, la)}, {u: c.labels for u, c in zip(users, lb)}, names)
+        self.facts["consistency_reordered"] = out
+        self._time("consistency", t0)
+
+    def freeform(self) -> tuple[list[int], np.ndarray]:
+        """Ablation: one untyped chain per teacher user, generated freely and embedded as one vector."""
+        from ...llm import generation_params
+
+        t0 = time.perf_counter()
+        tmpl = load_template(self.m.get("freeform_template", "scaletot_freeform"))
+        users = self.teacher_users
+        prompts = [tmpl.render(profile=self.profiles[u]) for u in users]
+        params = generation_params(self.cfg.llm, max_new_tokens=int(self.m.get("freeform_tokens", 48)), temperature=0.0)
+        texts = self.llm.generate(prompts, params, template_version=tmpl.version_key, desc="scaletot.freeform")
+        full = [f"{self.profiles[u]}. {t}" for u, t in zip(users, texts)]
+        vec = embed_texts(self.scorer.model, self.scorer.tok, full) if self.local else hashed_bow(full)
+        self.facts["freeform"] = {"users": len(users), "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
+                                  "example": texts[0][:200] if texts else ""}
+        self._time("freeform", t0)
+        self.facts["llm_counters"] = self.llm.counters.as_dict()
+        return users, vec[:, None, :].astype(np.float32)
+
+
+def _ids_hash(x) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha1(json.dumps(x, sort_keys=True, default=str).encode()).hexdigest()[:12]
