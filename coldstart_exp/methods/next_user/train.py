@@ -1,0 +1,88 @@
+"""Generator training on warm-item episodes, with model selection on the validation cold items."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+
+import numpy as np
+import torch
+
+from .features import Episodes, warm_episodes
+from .model import NextUserModel
+
+log = logging.getLogger(__name__)
+
+
+def batches(ep: Episodes, batch_size: int, rng: np.random.Generator, by_length: bool = False):
+    """Shuffled batches of items; `by_length` groups items of similar length (less padding, faster
+    when most items have few users, but batches of short items have fewer in-batch negatives)."""
+    if by_length:
+        order = np.lexsort((rng.random(len(ep.items)), ep.lengths))
+        chunks = [order[s: s + batch_size] for s in range(0, len(order), batch_size)]
+        chunks = [chunks[c] for c in rng.permutation(len(chunks))]
+    else:
+        order = rng.permutation(len(ep.items))
+        chunks = [order[s: s + batch_size] for s in range(0, len(order), batch_size)]
+    for idx in chunks:
+        L = max(1, int(ep.lengths[idx].max()))
+        yield {
+            "items": torch.as_tensor(ep.items[idx]), "users": torch.as_tensor(ep.users[idx, :L]),
+            "lengths": torch.as_tensor(ep.lengths[idx]), "positive": torch.as_tensor(ep.positive[idx, :L]),
+            "exposed": torch.as_tensor(ep.exposed[idx]),
+        }
+
+
+def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int, validate=None) -> dict:
+    """Adam over generator + tower (tower at `lr * tower_lr_scale`); `validate(model) -> float`
+    (higher is better) picks the best epoch. Returns per-epoch loss means and the selection facts."""
+    m = cfg
+    rng = np.random.default_rng(seed)
+    gen_t = torch.Generator().manual_seed(seed)
+    exposed_max = m.exposed_max_rating if m.exposed_negatives == "ratings" else None
+    pos_min = m.positive_min_rating if m.exposed_negatives == "ratings" else None
+    make = lambda: warm_episodes(train_df, int(m.max_users), pos_min, exposed_max, int(m.max_exposed),  # noqa: E731
+                                 str(m.window), rng)
+    ep = make()
+    groups = [{"params": [p for n, p in model.named_parameters() if not n.startswith("tower.")], "lr": m.lr}]
+    if m.tower_lr_scale > 0:
+        groups.append({"params": list(model.tower.parameters()), "lr": m.lr * m.tower_lr_scale})
+    else:
+        model.tower.requires_grad_(False)
+    opt = torch.optim.AdamW(groups, weight_decay=m.weight_decay)
+    curve, best, best_state, best_epoch, bad = [], -np.inf, None, 0, 0
+    t0 = time.perf_counter()
+    for epoch in range(int(m.epochs)):
+        if m.window == "random" and epoch:
+            ep = make()
+        model.train()
+        sums: dict[str, float] = {}
+        nb = 0
+        for b in batches(ep, int(m.batch_size), rng, bool(m.get("bucket_by_length", False))):
+            parts = model.loss(b, m, n_users, gen_t)
+            opt.zero_grad()
+            parts["total"].backward()
+            if m.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), m.grad_clip)
+            opt.step()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            nb += 1
+        row = {"epoch": epoch, **{k: v / max(nb, 1) for k, v in sums.items()}}
+        if validate is not None and ((epoch + 1) % int(m.val_every) == 0 or epoch == int(m.epochs) - 1):
+            score = validate(model)
+            row["val"] = score
+            if score > best:
+                best, best_state, best_epoch, bad = score, copy.deepcopy(model.state_dict()), epoch, 0
+            else:
+                bad += 1
+        curve.append(row)
+        log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        if validate is not None and m.patience and bad >= int(m.patience):
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {"curve": curve, "best_epoch": best_epoch, "best_val": None if best == -np.inf else round(float(best), 5),
+            "train_s": round(time.perf_counter() - t0, 2), "episodes": len(ep.items),
+            "exposed_items": int((ep.exposed >= 0).any(1).sum())}

@@ -1,0 +1,35 @@
+"""End to end through the CLI on synthetic data: per-n eval sets, next-user recall, ablation labels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_method_selects_cold_item_split_and_cli_override_wins(compose):
+    assert compose(["method=next_user"]).split.name == "cold_item"
+    assert compose(["method=next_user", "split=loo"]).split.name == "loo"
+    assert compose(["method=baseline"]).split.name == "loo"
+
+
+def test_cli_run_writes_metrics_by_seed_count(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "coldstart_exp", "method=next_user", "data=synthetic", "logger=none",
+           f"paths.output_dir={out}", "paths.cache_dir=/tmp/nu_test_cache", "trainer.max_epochs=1",
+           "method.epochs=2", "method.tower_epochs=2", "method.use_text=false", "method.ablation=no_prefix",
+           "threads=1"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "hnsw_vs_exact@50" in res.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["variant"] == "no_prefix" and m["switches"]["use_prefix"] is False
+    assert m["split"] == "cold_item"
+    for n in (0, 1, 2, 5, 10):
+        name = f"test/n={n}"
+        assert name in m["metrics"] and m["metrics"][name]["users"] > 0
+        assert 0.0 <= m["metrics"][name]["overall"]["ndcg@10"] <= 1.0
+        f = m["next_user"][name]
+        assert 0.0 <= f["next_user_recall@20"] <= f["next_user_recall@50"] <= 1.0
+        assert f["hnsw_recall@50_vs_exact"] >= 0.95
+    assert (out / "buckets.csv").exists() and (out / "per_user_test_n0.parquet").exists()
