@@ -22,8 +22,13 @@ from pathlib import Path
 T0 = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coldstart_exp.llm import (GenerationParams, build_llm, generate_structured, load_template,  # noqa: E402
-                               parse_numbered_steps)
+from coldstart_exp.llm import (  # noqa: E402
+    GenerationParams,
+    build_llm,
+    generate_structured,
+    load_template,
+    parse_numbered_steps,
+)
 from coldstart_exp.llm.errors import ParseError  # noqa: E402
 
 

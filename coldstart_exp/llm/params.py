@@ -27,11 +27,11 @@ class GenerationParams:
         """Canonical JSON used in cache keys (the seed is part of it, also under greedy)."""
         return json.dumps(asdict(self), sort_keys=True)
 
-    def replace(self, **kw: Any) -> "GenerationParams":
+    def replace(self, **kw: Any) -> GenerationParams:
         return replace(self, **kw)
 
     @classmethod
-    def from_cfg(cls, cfg: Any, **overrides: Any) -> "GenerationParams":
+    def from_cfg(cls, cfg: Any, **overrides: Any) -> GenerationParams:
         """Build from the ``cfg.llm`` node (missing keys keep defaults)."""
         get = (lambda k, d: cfg.get(k, d)) if cfg is not None else (lambda k, d: d)
         kw = dict(

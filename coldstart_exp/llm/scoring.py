@@ -6,7 +6,7 @@ signal. Normalising is a softmax over the option scores.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

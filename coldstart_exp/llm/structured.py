@@ -8,8 +8,9 @@ fallback; all of it is counted so a run reports how much was real output.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import ParseError
 from .params import GenerationParams

@@ -58,7 +58,7 @@ class PromptTemplate:
         return msgs
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PromptTemplate":
+    def from_dict(cls, d: dict) -> PromptTemplate:
         if "user" not in d or "name" not in d:
             raise ValueError("a prompt template needs at least 'name' and 'user'")
         shots = tuple((s["user"], s["assistant"]) for s in d.get("few_shot") or ())

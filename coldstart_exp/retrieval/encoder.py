@@ -11,8 +11,9 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class TextEncoder:
         self.encode_seconds = 0.0
 
     @classmethod
-    def from_cfg(cls, cfg: Any) -> "TextEncoder":
+    def from_cfg(cls, cfg: Any) -> TextEncoder:
         """From ``cfg.llm.encoder`` (path, batch_size, device, normalize)."""
         get = cfg.get if cfg is not None else (lambda k, d=None: d)
         return cls(get("path", None), int(get("batch_size", 64) or 64), str(get("device", "cpu") or "cpu"),

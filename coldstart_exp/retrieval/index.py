@@ -79,7 +79,7 @@ class FaissIndex:
         return p
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "FaissIndex":
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> FaissIndex:
         f = _faiss()
         p = Path(path)
         meta = json.loads((p / "meta.json").read_text())

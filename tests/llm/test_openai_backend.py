@@ -3,11 +3,11 @@ import time
 
 import numpy as np
 import pytest
+from fake_openai_server import free_port
 
 from coldstart_exp.llm import CachedLLM, GenerationParams, LLMCache, normalize_logprobs
 from coldstart_exp.llm.backends.openai import OpenAIBackend
 from coldstart_exp.llm.errors import BackendUnavailable, LLMError, PromptTooLong, ScoringUnsupported
-from fake_openai_server import free_port
 
 P = GenerationParams(max_new_tokens=16, seed=7)
 

@@ -5,8 +5,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coldstart_exp.llm import (CachedLLM, GenerationParams, LLMCache, PromptTemplate, entropy,
-                               generate_structured, load_template, normalize_logprobs, parse_numbered_steps)
+from coldstart_exp.llm import (
+    CachedLLM,
+    LLMCache,
+    PromptTemplate,
+    entropy,
+    generate_structured,
+    load_template,
+    normalize_logprobs,
+    parse_numbered_steps,
+)
 from coldstart_exp.llm.backends.fake import ScriptedBackend
 from coldstart_exp.llm.scoring import choose
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from ..params import GenerationParams
 log = logging.getLogger(__name__)
 
 Message = dict  # {"role": ..., "content": ...}
-Prompt = Union[str, Sequence[Message]]
+Prompt = str | Sequence[Message]
 OnBatch = Callable[[list[int], list[str]], None]
 
 

@@ -7,7 +7,7 @@ option) to a log-prob. Defaults are simple but deterministic.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +69,7 @@ class ChatRenderer:
         return self.template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self.special)
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> "ChatRenderer | None":
+    def from_folder(cls, folder: str | Path) -> ChatRenderer | None:
         f = Path(folder)
         cfg_file = f / "tokenizer_config.json"
         if not cfg_file.exists():

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +78,7 @@ class OpenAIBackend(LLMBackend):
                                     headers=headers, limits=httpx.Limits(max_connections=self.concurrency * 2))
 
     @classmethod
-    def from_cfg(cls, c: dict, counters=None) -> "OpenAIBackend":
+    def from_cfg(cls, c: dict, counters=None) -> OpenAIBackend:
         key_env = c.get("api_key_env") or "OPENAI_API_KEY"
         return cls(
             base_url=c.get("base_url") or "http://127.0.0.1:8000/v1", model=c.get("model") or "default",
@@ -191,9 +191,9 @@ class OpenAIBackend(LLMBackend):
                 f"{self.base_url} returned no prompt logprobs (needs /v1/completions with echo=true and "
                 "logprobs, as vLLM offers); use llm=smollm2 or llm=hf for label scoring")
         total, n = 0.0, 0
-        for t, l, o in zip(toks, tlp, offs):
-            if o + len(t) > len(ptxt) and o < len(full) and l is not None:
-                total += float(l)
+        for t, lp, o in zip(toks, tlp, offs):
+            if o + len(t) > len(ptxt) and o < len(full) and lp is not None:
+                total += float(lp)
                 n += 1
         if n == 0:
             raise ScoringUnsupported("server logprobs did not cover the option tokens")
