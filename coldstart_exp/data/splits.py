@@ -153,6 +153,8 @@ def cold_item(tables: Tables, cfg) -> Split:
     def task(name: str, items: np.ndarray, n: int) -> EvalSet:
         rows = held[held.item.isin(items)]
         seeds, targets = rows[rows.user_rank < n], rows[rows.user_rank >= n]
+        seed_pairs = pd.MultiIndex.from_arrays([seeds.user, seeds.item])
+        targets = targets[~pd.MultiIndex.from_arrays([targets.user, targets.item]).isin(seed_pairs)]  # repeats
         seed_items = seeds.groupby("user").item.apply(np.asarray).to_dict()
         tgt = targets.groupby("user").item.apply(lambda s: np.unique(s.to_numpy()))
         users = tgt.index.to_numpy(np.int64)

@@ -17,7 +17,7 @@ METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 
 def hits_matrix(topk: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(B, K) bool: whether each recommended item is a target. `targets` is (B, T) padded with -1."""
-    return (topk.unsqueeze(-1) == targets.unsqueeze(1)).any(-1)
+    return ((topk.unsqueeze(-1) == targets.unsqueeze(1)) & (targets.unsqueeze(1) >= 0)).any(-1)
 
 
 def ranking_metrics(hits: torch.Tensor, n_targets: torch.Tensor, ks: list[int], names=METRICS) -> dict[str, torch.Tensor]:

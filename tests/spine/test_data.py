@@ -109,12 +109,13 @@ def test_mcauley_json_layout(tmp_path):
 
 
 def test_kcore_reports_removed(tmp_path):
-    rows = [f"u{u}\tA\t{u}" for u in range(3)] + ["u0\tB\t9"]
+    rows = ["u0\tA\t1", "u0\tA\t2", "u1\tA\t3", "u1\tA\t4", "u2\tA\t5", "u2\tB\t6"]
     root = _write_beauty(tmp_path, rows, GOOD_ITEMS)
     t = load_tables(_amazon_cfg(root, kcore=2), None)
     kc = t.report["kcore"]
-    assert kc["removed_interactions"] >= 1 and kc["removed_items"] == 1
-    assert (t.item_ids[1:] == np.array(["A"], dtype=object)).all()
+    # B has one interaction -> dropped; then u2 has one -> dropped
+    assert (kc["removed_interactions"], kc["removed_users"], kc["removed_items"]) == (2, 1, 1)
+    assert (t.item_ids[1:] == np.array(["A"], dtype=object)).all() and t.n_users == 2
 
 
 @pytest.mark.slow
