@@ -52,6 +52,14 @@ def build_backbone(cfg: DictConfig, n_items: int, n_users: int, profile_cards: l
     )
 
 
+def transformer_init(m: nn.Module) -> None:
+    """Weight init shared by the transformer backbones: N(0, 0.02) weights, zero biases."""
+    if isinstance(m, nn.Linear | nn.Embedding):
+        nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
 def sequence_loss(h: torch.Tensor, pos: torch.Tensor, item_emb: nn.Embedding, loss_type: str,
                   n_items: int, n_negatives: int = 1024) -> torch.Tensor:
     """Next-item loss on the positions that have a target.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Backbone, sequence_loss
+from .base import Backbone, sequence_loss, transformer_init
 
 
 class SASRec(Backbone):
@@ -23,14 +23,7 @@ class SASRec(Backbone):
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear | nn.Embedding):
-            nn.init.normal_(m.weight, std=0.02)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
+        self.apply(transformer_init)
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """(B, L, d) causal states; padded keys are hidden from real queries."""

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..base import transformer_init
+
 
 class Attention(nn.Module):
     def __init__(self, d: int, heads: int, head_dim: int, dropout: float):
@@ -66,14 +68,7 @@ class Seq2Seq(nn.Module):
         self.dec = nn.ModuleList(Block(d, heads, head_dim, ffn, dropout, True) for _ in range(dec_layers))
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.head = nn.Linear(d, n_codes, bias=False)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear | nn.Embedding):
-            nn.init.normal_(m.weight, std=0.02)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
+        self.apply(transformer_init)
 
     def encode(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.tok(tokens) + self.enc_pos(positions))
