@@ -75,14 +75,9 @@ class GateMeter:
         return round(self.sum / self.n, 4) if self.n else None
 
 
-class ScoterSeqRec(Backbone):
-    """SCoTER around a "states" backbone (SASRec-like: `encode(seq) -> (B, L, d)`, `item_emb`).
-
-    Training keeps the backbone's own loss on every position, with the fused state in place of the
-    plain one at the position whose step embeddings were built from the history strictly before
-    its target (the last position of a user's last training window); other positions would see
-    steps reasoned from their own future, so they stay unfused.
-    """
+class FusedBackbone(Backbone):
+    """What every SCoTER wrapper shares: the wrapped backbone, the fusion module, the InfoNCE
+    weight/temperature and per-eval-set gate meters; statistics go to the wrapped backbone."""
 
     def __init__(self, backbone: Backbone, fusion: StepFusion, nce_weight: float = 0.1, tau: float = 0.1):
         super().__init__()
@@ -92,12 +87,22 @@ class ScoterSeqRec(Backbone):
         self.current_set = "valid"
         self.train_from_empty = backbone.train_from_empty
 
+    def fit_statistics(self, train_interactions) -> None:
+        self.backbone.fit_statistics(train_interactions)
+
+
+class ScoterSeqRec(FusedBackbone):
+    """SCoTER around a "states" backbone (SASRec-like: `encode(seq) -> (B, L, d)`, `item_emb`).
+
+    Training keeps the backbone's own loss on every position, with the fused state in place of the
+    plain one at the position whose step embeddings were built from the history strictly before
+    its target (the last position of a user's last training window); other positions would see
+    steps reasoned from their own future, so they stay unfused.
+    """
+
     @property
     def item_emb(self):
         return self.backbone.item_emb
-
-    def fit_statistics(self, train_interactions) -> None:
-        self.backbone.fit_statistics(train_interactions)
 
     def _fused_last(self, H: torch.Tensor, batch: dict):
         Hl, g, Rp = self.fusion(H[:, -1:], batch["steps"], batch.get("has_steps"))

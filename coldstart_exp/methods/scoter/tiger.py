@@ -13,25 +13,16 @@ import contextlib
 
 import torch
 
-from ...backbones.base import Backbone
-from .fusion import GateMeter, StepFusion
+from .fusion import FusedBackbone, GateMeter, StepFusion
 
 
-class ScoterTIGER(Backbone):
+class ScoterTIGER(FusedBackbone):
     def __init__(self, backbone, fusion: StepFusion, nce_weight: float = 0.1, tau: float = 0.1):
-        super().__init__()
-        self.backbone, self.fusion = backbone, fusion
-        self.nce_weight, self.tau = nce_weight, tau
-        self.meters: dict[str, GateMeter] = {}
-        self.current_set = "valid"
-        self.train_from_empty = backbone.train_from_empty
+        super().__init__(backbone, fusion, nce_weight, tau)
         self._steps = None
 
     def prepare_items(self, tables, cache_dir: str) -> None:
         self.backbone.prepare_items(tables, cache_dir)
-
-    def fit_statistics(self, train_interactions) -> None:
-        self.backbone.fit_statistics(train_interactions)
 
     def _fuse(self, memory, valid, steps, has):
         M, g, Rp = self.fusion(memory, steps, has)
