@@ -78,6 +78,8 @@ def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
         if resume:
             log.info("resuming from %s", resume)
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+        # the reported validation metrics belong to the tested (best) model, not the last epoch
+        trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
     else:
         ckpt = None
     t1 = time.perf_counter()

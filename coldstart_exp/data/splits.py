@@ -5,7 +5,9 @@
 - `cold_user`: whole users held out; their first `n` interactions are revealed as support and the
   rest are targets, for several `n` in one run.
 - `cold_item`: the newest items held out; for each, its first `n` users are revealed as seeds and
-  the remaining users are targets; users are ranked over the cold items only.
+  the remaining users are targets; users are ranked over the cold items that still have a later
+  user (`candidates: reachable`, so no candidate betrays by a short seed list that it has no future),
+  or over all cold items (`candidates: all`).
 """
 
 from __future__ import annotations
@@ -149,12 +151,17 @@ def cold_item(tables: Tables, cfg) -> Split:
     held = held.iloc[order]
     held["user_rank"] = held.groupby("item").cumcount().to_numpy()  # 0 = first user of the item
     seqs = user_sequences(train)
+    reachable_only = cfg.get("candidates", "reachable") == "reachable"
+    if cfg.get("candidates", "reachable") not in ("reachable", "all"):
+        raise DataError(f"split.candidates={cfg.candidates!r}; known: reachable, all")
 
     def task(name: str, items: np.ndarray, n: int) -> EvalSet:
         rows = held[held.item.isin(items)]
         seeds, targets = rows[rows.user_rank < n], rows[rows.user_rank >= n]
         seed_pairs = pd.MultiIndex.from_arrays([seeds.user, seeds.item])
         targets = targets[~pd.MultiIndex.from_arrays([targets.user, targets.item]).isin(seed_pairs)]  # repeats
+        if reachable_only:  # every candidate shows exactly n seeds and has a later user
+            items = np.unique(targets.item.to_numpy())
         seed_items = seeds.groupby("user").item.apply(np.asarray).to_dict()
         tgt = targets.groupby("user").item.apply(lambda s: np.unique(s.to_numpy()))
         users = tgt.index.to_numpy(np.int64)
@@ -167,5 +174,7 @@ def cold_item(tables: Tables, cfg) -> Split:
     tests = {f"test/n={n}": task(f"test/n={n}", test_i, n) for n in cfg.n_support}
     valid = task("valid", valid_i, cfg.valid_n_support)
     info = {"split": "cold_item", "cold_items_valid": len(valid_i), "cold_items_test": len(test_i),
-            "n_support": list(cfg.n_support), "train_interactions": len(train)}
+            "n_support": list(cfg.n_support), "train_interactions": len(train),
+            "candidates": "reachable" if reachable_only else "all",
+            "candidate_items": {k: len(es.candidates) for k, es in tests.items()}}
     return Split("cold_item", train, valid, tests, cold_items=cold, held_out=held, info=info)

@@ -50,7 +50,7 @@ class RecModule(L.LightningModule):
         for k, v in logged.items():
             self.log(k, v, prog_bar=k == "val/ndcg@10", sync_dist=False, rank_zero_only=False)
         self.results["valid"] = (rows, vals)
-        if not self.trainer.sanity_checking:
+        if not self.trainer.sanity_checking and self.trainer.state.fn == "fit":
             self.curve.append({"epoch": self.current_epoch, "step": self.global_step,
                                "seconds": round(time.perf_counter() - self._t0, 2), **logged})
 

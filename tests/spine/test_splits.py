@@ -75,6 +75,26 @@ def test_cold_entities_never_in_train(cfg_factory, kind):
     assert set(s.valid.users).isdisjoint(s.tests[next(iter(s.tests))].users) or kind == "cold_item"
 
 
+@pytest.mark.parametrize("candidates", ["reachable", "all"])
+def test_cold_item_candidates_do_not_leak_seed_counts(cfg_factory, candidates):
+    """`reachable`: every candidate at n shows exactly n seeds and has a later user; `all`: every cold item."""
+    cfg, t = _tables(cfg_factory, "data=synthetic", "data.n_users=40", "split=cold_item", f"split.candidates={candidates}")
+    s = make_split(t, cfg.split)
+    held = s.held_out
+    test_items = set(s.tests["test/n=0"].candidates.tolist())
+    for name, es in s.tests.items():
+        n = int(name.split("=")[1])
+        cands = es.candidates.tolist()
+        if candidates == "all":
+            assert set(cands) == test_items
+            continue
+        with_target = {int(i) for tg in es.targets for i in tg}
+        assert set(cands) == with_target
+        assert all(held[held.item == i].user_rank.max() >= n for i in cands)
+    counts = [len(es.candidates) for es in s.tests.values()]
+    assert counts == sorted(counts, reverse=True) and (candidates == "all" or counts[0] > counts[-1])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(amazon_dir() is None, reason="shared Amazon data not present")
 def test_beauty_loo_reproduces_published_split(cfg_factory):

@@ -33,6 +33,8 @@ def test_sasrec_beats_popularity_and_writes_outputs(cfg_factory, tmp_path):
     assert {"eval_set", "bucket", "metric", "value", "users"} <= set(buckets.columns)
     curve = pd.read_csv(run_dir / "val_curve.csv")
     assert curve["seconds"].is_monotonic_increasing and len(curve) >= 2
+    # reported validation = the tested (best) checkpoint's, not the last epoch's
+    assert abs(sas["metrics"]["valid"]["overall"]["ndcg@10"] - curve["val/ndcg@10"].max()) < 1e-6
 
 
 def test_two_tower_serves_cold_users_from_profile(cfg_factory):
