@@ -42,6 +42,10 @@ def harvest(results_dir: Path, store: Path) -> list[dict]:
             "extra": {k: m[k] for k in m if k.startswith("result_")},
             "run_dir": str(mf.parent.relative_to(ROOT)) if mf.is_relative_to(ROOT) else str(mf.parent),
         }
+        for es, facts in (m.get("next_user") or {}).items():  # per-item next-user recall (method=next_user)
+            for k in ("next_user_recall@20", "next_user_recall@50"):
+                if es in r["metrics"] and facts.get(k) is not None:
+                    r["metrics"][es]["overall"][k] = facts[k]
         records[tuple(r.get(k) for k in KEY)] = r
     rows = sorted(records.values(), key=lambda r: tuple(str(r.get(k)) for k in KEY))
     store.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +62,18 @@ def _ms(vals: list[float]) -> str:
         return f"{mean:.4f}"
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
     return f"{mean:.4f} ± {sd:.4f}"
+
+
+def overview(groups: dict, eval_sets: list[str], metric: str = "ndcg@10") -> list[str]:
+    """One row per configuration, one column per eval set: the study at a glance."""
+    out = [f"**Overview: {metric} by eval set** (mean ± std over the seeds)", "",
+           "| method | backbone | variant | seeds | " + " | ".join(eval_sets) + " |",
+           "|" + "---|" * (4 + len(eval_sets))]
+    for g, rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        seeds = ",".join(str(r["seed"]) for r in sorted(rs, key=lambda r: r["seed"]))
+        cells = [_ms([r["metrics"][es]["overall"].get(metric) for r in rs if es in r["metrics"]]) for es in eval_sets]
+        out.append(f"| {g[2]} | {g[3]} | {g[4]} | {seeds} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def render(rows: list[dict]) -> str:
@@ -80,6 +96,11 @@ def render(rows: list[dict]) -> str:
             groups[(r["data"], r["split"], r["method"], r["backbone"], r["variant"])].append(r)
         eval_sets = sorted({s for r in by_study[study] for s in r["metrics"] if s != "valid"},
                            key=lambda s: (len(s), s))
+        if len(eval_sets) > 1:
+            out += overview(groups, eval_sets)
+            if any("next_user_recall@20" in r["metrics"].get(es, {}).get("overall", {})
+                   for r in by_study[study] for es in eval_sets):
+                out += overview(groups, eval_sets, "next_user_recall@20")
         for es in eval_sets:
             names = [n for n in MAIN if any(n in r["metrics"].get(es, {}).get("overall", {}) for r in by_study[study])]
             extra = sorted({n for r in by_study[study] for n in r["metrics"].get(es, {}).get("overall", {})
