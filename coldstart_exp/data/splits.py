@@ -151,9 +151,10 @@ def cold_item(tables: Tables, cfg) -> Split:
     held = held.iloc[order]
     held["user_rank"] = held.groupby("item").cumcount().to_numpy()  # 0 = first user of the item
     seqs = user_sequences(train)
-    reachable_only = cfg.get("candidates", "reachable") == "reachable"
-    if cfg.get("candidates", "reachable") not in ("reachable", "all"):
-        raise DataError(f"split.candidates={cfg.candidates!r}; known: reachable, all")
+    candidates = cfg.get("candidates", "reachable")
+    if candidates not in ("reachable", "all"):
+        raise DataError(f"split.candidates={candidates!r}; known: reachable, all")
+    reachable_only = candidates == "reachable"
 
     def task(name: str, items: np.ndarray, n: int) -> EvalSet:
         rows = held[held.item.isin(items)]
@@ -175,6 +176,6 @@ def cold_item(tables: Tables, cfg) -> Split:
     valid = task("valid", valid_i, cfg.valid_n_support)
     info = {"split": "cold_item", "cold_items_valid": len(valid_i), "cold_items_test": len(test_i),
             "n_support": list(cfg.n_support), "train_interactions": len(train),
-            "candidates": "reachable" if reachable_only else "all",
+            "candidates": candidates,
             "candidate_items": {k: len(es.candidates) for k, es in tests.items()}}
     return Split("cold_item", train, valid, tests, cold_items=cold, held_out=held, info=info)
