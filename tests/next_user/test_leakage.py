@@ -46,3 +46,20 @@ def cfg_split_held(cfg):
     from coldstart_exp.data.splits import make_split
 
     return make_split(load_tables(cfg.data, "/tmp/nu_test_cache"), cfg.split).held_out
+
+
+def test_random_windows_are_contiguous_slices_of_warm_users(synth):
+    _, _, split = synth
+    first = warm_episodes(split.train, 3, None, None, window="first")
+    rng = np.random.default_rng(0)
+    draws = [warm_episodes(split.train, 3, None, None, window="random", rng=rng) for _ in range(2)]
+    full = warm_episodes(split.train, 10_000, None, None)  # every warm user of each item, in order
+    seq = {int(it): list(us[:n]) for it, us, n in zip(full.items, full.users, full.lengths)}
+    for ep in draws:
+        assert np.array_equal(ep.items, first.items) and np.array_equal(ep.lengths, first.lengths)
+        for it, us, n in zip(ep.items, ep.users, ep.lengths):
+            s = seq[int(it)]
+            w = list(us[:n])
+            assert any(s[k:k + n] == w for k in range(len(s) - n + 1))  # a contiguous window
+    assert not np.array_equal(draws[0].users, draws[1].users)  # windows are re-drawn
+    assert not np.array_equal(draws[0].users, first.users)

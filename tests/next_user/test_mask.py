@@ -67,3 +67,15 @@ def test_mean_pool_ablation_is_order_free():
     out2, _ = g(cats, text, users[:, [1, 0, 3, 2]], torch.tensor([4]))
     assert torch.allclose(out[0, 4], out2[0, 4], atol=1e-5)
     assert torch.allclose(out[0, 2], out2[0, 2], atol=1e-5)
+
+
+def test_seed_skip_adds_the_running_mean_of_the_seed_users():
+    g = _gen(seed_skip=True)
+    g.head.weight.data.zero_()
+    g.head.bias.data.zero_()  # learned part off: what is left is the lookalike residual
+    users = torch.randn(1, 4, 8)
+    out, _ = g(torch.tensor([[1, 2, 0]]), torch.randn(1, 6), users, torch.tensor([3]))  # 4th slot is padding
+    assert torch.allclose(out[0, 0], torch.zeros(8))  # no seeds yet: nothing to add
+    for t in (1, 2, 3):
+        assert torch.allclose(out[0, t], users[0, :t].mean(0), atol=1e-6)
+    assert torch.allclose(out[0, 4], users[0, :3].mean(0), atol=1e-6)  # padding does not enter the mean
