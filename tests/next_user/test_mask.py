@@ -79,3 +79,9 @@ def test_seed_skip_adds_the_running_mean_of_the_seed_users():
     for t in (1, 2, 3):
         assert torch.allclose(out[0, t], users[0, :t].mean(0), atol=1e-6)
     assert torch.allclose(out[0, 4], users[0, :3].mean(0), atol=1e-6)  # padding does not enter the mean
+
+
+def test_seed_skip_with_no_user_slots_gives_one_step():
+    g = _gen(seed_skip=True)  # the content-only baseline calls the generator with zero user slots
+    out, _ = g(torch.tensor([[1, 2, 0]]), torch.randn(1, 6), torch.zeros(1, 0, 8), torch.tensor([0]))
+    assert out.shape == (1, 1, 8) and torch.isfinite(out).all()

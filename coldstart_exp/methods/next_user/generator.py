@@ -108,8 +108,9 @@ class NextUserGenerator(nn.Module):
             self._causal(pre, pre_valid, u, u_valid)
         if self.seed_skip:  # design choice: add the running mean of the seed users (lookalike) to every step
             w = u_valid.float().unsqueeze(-1)
-            csum = torch.cat([torch.zeros_like(users[:, :1]), (users * w).cumsum(1)], 1)
-            cnt = torch.cat([torch.zeros_like(w[:, :1]), w.cumsum(1)], 1).clamp(min=1)
+            b, d = users.shape[0], users.shape[-1]  # users may have 0 slots (content-only): step 0 adds nothing
+            csum = torch.cat([users.new_zeros(b, 1, d), (users * w).cumsum(1)], 1)
+            cnt = torch.cat([w.new_zeros(b, 1, 1), w.cumsum(1)], 1).clamp(min=1)
             out = out + self.skip_scale * csum / cnt
         return out, hid
 
