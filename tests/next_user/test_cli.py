@@ -33,3 +33,15 @@ def test_cli_run_writes_metrics_by_seed_count(tmp_path):
         assert 0.0 <= f["next_user_recall@20"] <= f["next_user_recall@50"] <= 1.0
         assert f["hnsw_recall@50_vs_exact"] >= 0.95
     assert (out / "buckets.csv").exists() and (out / "per_user_test_n0.parquet").exists()
+
+
+def test_seed_skip_applies_to_the_generator_but_not_to_the_content_only_baseline(synth, compose):
+    from coldstart_exp.methods.next_user import apply_ablation, build_model
+    from coldstart_exp.methods.next_user.towers import UserTower
+
+    _, tables, _ = synth
+    for ablation, expected in (("full", True), ("content_only", False), ("no_seed_skip", False)):
+        cfg = apply_ablation(compose(["method=next_user", "data=synthetic", "method.use_text=false",
+                                      f"method.ablation={ablation}"]))
+        tower = UserTower(tables.n_users, [], int(cfg.method.dim), False, 0.0)
+        assert build_model(cfg, tables, tower, "/tmp/nu_test_cache").gen.seed_skip is expected, ablation

@@ -56,7 +56,8 @@ def build_model(cfg: DictConfig, tables, tower: UserTower, cache_dir: str) -> Ne
     text = item_text_embeddings(tables, m.text_encoder, cache_dir) if m.use_text else np.zeros((tables.n_items + 1, 0), np.float32)
     gen = NextUserGenerator(n_cat, text.shape[1], int(m.dim), int(m.d_model), int(m.layers), int(m.heads),
                             float(m.dropout), int(m.max_users), int(m.max_categories), bool(m.use_prefix),
-                            bool(m.use_text), bool(m.use_categories), str(m.encoder), int(m.n_hash), bool(m.seed_skip))
+                            bool(m.use_text), bool(m.use_categories), str(m.encoder), int(m.n_hash),
+                            bool(m.seed_skip) and m.scorer != "content_only")  # content-only reads no seeds
     return NextUserModel(tower, gen, cats, text, content_only=m.scorer == "content_only")
 
 
