@@ -30,6 +30,16 @@ def prefix_lm_mask(n_prefix: int, n_users: int, device=None) -> torch.Tensor:
     return allowed
 
 
+def running_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, L, d) right-padded rows -> (B, L+1, d): step t holds the mean of the first t valid rows
+    (step 0, with none seen yet, is zero). Works for L = 0 (content-only: a single zero step)."""
+    w = valid.to(x.dtype).unsqueeze(-1)
+    b, d = x.shape[0], x.shape[-1]
+    csum = torch.cat([x.new_zeros(b, 1, d), (x * w).cumsum(1)], 1)
+    cnt = torch.cat([w.new_zeros(b, 1, 1), w.cumsum(1)], 1).clamp(min=1)
+    return csum / cnt
+
+
 class Block(nn.Module):
     """Pre-LN transformer block with an explicit boolean attention mask."""
 
@@ -107,11 +117,7 @@ class NextUserGenerator(nn.Module):
         out, hid = self._mean_pool(pre, pre_valid, u, u_valid) if self.encoder == "mean" else \
             self._causal(pre, pre_valid, u, u_valid)
         if self.seed_skip:  # design choice: add the running mean of the seed users (lookalike) to every step
-            w = u_valid.float().unsqueeze(-1)
-            b, d = users.shape[0], users.shape[-1]  # users may have 0 slots (content-only): step 0 adds nothing
-            csum = torch.cat([users.new_zeros(b, 1, d), (users * w).cumsum(1)], 1)
-            cnt = torch.cat([w.new_zeros(b, 1, 1), w.cumsum(1)], 1).clamp(min=1)
-            out = out + self.skip_scale * csum / cnt
+            out = out + self.skip_scale * running_mean(users, u_valid)
         return out, hid
 
     def _causal(self, pre, pre_valid, u, u_valid):
@@ -131,10 +137,6 @@ class NextUserGenerator(nn.Module):
         """Ablation: order-free running mean of the seed users, concatenated with the pooled prefix."""
         w = pre_valid.float().unsqueeze(-1)
         pooled = (pre * w).sum(1) / w.sum(1).clamp(min=1)
-        uw = u * u_valid.float().unsqueeze(-1)
-        csum = torch.cat([torch.zeros_like(uw[:, :1]), uw.cumsum(1)], 1)  # (B, L+1, d): sum of first t
-        cnt = torch.arange(csum.shape[1], device=u.device).float().clamp(min=1).view(1, -1, 1)
-        means = csum / cnt
+        means = running_mean(u, u_valid)
         h = self.ln(self.mean_mlp(torch.cat([pooled.unsqueeze(1).expand_as(means), means], -1)))
-        return self.head(h), self.ln(self.mean_mlp(torch.cat([pooled.unsqueeze(1).expand_as(u), csum[:, 1:] /
-                                                              cnt[:, 1:]], -1)))
+        return self.head(h), h[:, 1:]  # hidden state at user j = the step that has seen users 1..j
