@@ -52,6 +52,7 @@ class Split:
     cold_items: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     held_out: pd.DataFrame | None = None  # interactions of cold entities (never in `train`)
     info: dict = field(default_factory=dict)
+    valid_by_n: dict = field(default_factory=dict)  # cold_item: the validation items at every n (for reporting)
 
     def train_sequences(self) -> dict[int, np.ndarray]:
         return user_sequences(self.train)
@@ -178,4 +179,5 @@ def cold_item(tables: Tables, cfg) -> Split:
             "n_support": list(cfg.n_support), "train_interactions": len(train),
             "candidates": candidates,
             "candidate_items": {k: len(es.candidates) for k, es in tests.items()}}
-    return Split("cold_item", train, valid, tests, cold_items=cold, held_out=held, info=info)
+    valid_by_n = {n: valid if n == cfg.valid_n_support else task(f"valid/n={n}", valid_i, n) for n in cfg.n_support}
+    return Split("cold_item", train, valid, tests, cold_items=cold, held_out=held, info=info, valid_by_n=valid_by_n)

@@ -63,3 +63,16 @@ def test_random_windows_are_contiguous_slices_of_warm_users(synth):
             assert any(s[k:k + n] == w for k in range(len(s) - n + 1))  # a contiguous window
     assert not np.array_equal(draws[0].users, draws[1].users)  # windows are re-drawn
     assert not np.array_equal(draws[0].users, first.users)
+
+
+def test_validation_items_are_offered_at_every_n_with_exactly_n_seeds(synth):
+    cfg, tables, split = synth
+    assert sorted(split.valid_by_n) == sorted(cfg.split.n_support)
+    assert split.valid_by_n[int(cfg.split.valid_n_support)] is split.valid
+    held = split.held_out
+    for n, es in split.valid_by_n.items():
+        rows = held[held.item.isin(es.candidates)]
+        assert set(es.candidates) <= set(split.valid_by_n[0].candidates)  # n = 0 offers every validation item
+        assert not set(es.candidates) & set(split.tests["test/n=0"].candidates)  # and none of them is a test item
+        later = rows[rows.user_rank >= n]
+        assert set(es.candidates) == set(later.item)  # reachable: each candidate has a user after its n seeds

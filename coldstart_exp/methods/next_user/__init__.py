@@ -57,17 +57,23 @@ def build_model(cfg: DictConfig, tables, tower: UserTower, cache_dir: str) -> Ne
     gen = NextUserGenerator(n_cat, text.shape[1], int(m.dim), int(m.d_model), int(m.layers), int(m.heads),
                             float(m.dropout), int(m.max_users), int(m.max_categories), bool(m.use_prefix),
                             bool(m.use_text), bool(m.use_categories), str(m.encoder), int(m.n_hash),
-                            bool(m.seed_skip) and m.scorer != "content_only")  # content-only reads no seeds
+                            bool(m.seed_skip) and m.scorer != "content_only",  # content-only reads no seeds
+                            bool(m.content_skip) and m.scorer != "content_only")
     return NextUserModel(tower, gen, cats, text, content_only=m.scorer == "content_only")
 
 
 def validation_score(model: NextUserModel, split, n: int, metric_k: int = 20) -> float:
     """Mean per-user NDCG@k on the validation cold items (exact scoring): model selection only."""
-    es = split.valid
+    return ranking_ndcg(model.item_vectors, model.tower.all_users(), split.valid, split.held_out, n, metric_k)
+
+
+def ranking_ndcg(vectors, user_vecs: torch.Tensor, es, held_out, n: int, metric_k: int = 20) -> float:
+    """Mean per-user NDCG@k of ranking `es`'s candidate items, embedded by `vectors(items, seeds,
+    counts)` after their first n users, against `user_vecs` (exact inner product)."""
     items = np.asarray(es.candidates)
-    seeds, counts = seed_users(split.held_out, items, n)
-    V = model.item_vectors(items, seeds, counts)
-    U = model.tower.all_users()[torch.as_tensor(es.users)]
+    seeds, counts = seed_users(held_out, items, n)
+    V = vectors(items, seeds, counts)
+    U = user_vecs[torch.as_tensor(np.array(es.users))]
     s = U @ V.T
     col = {int(i): c for c, i in enumerate(items)}
     for r, sn in enumerate(es.masked()):
@@ -119,8 +125,11 @@ def run(cfg: DictConfig) -> dict:
     if m.scorer in ("next_user", "content_only"):
         model = build_model(cfg, tables, tower, cfg.paths.cache_dir)
         vn = int(cfg.split.valid_n_support)
+        es0 = split.valid_by_n.get(0, split.valid)  # the content warm-up is judged without seeds
         fit = train_generator(model, split.train, m, tables.n_users, cfg.seed,
-                              validate=lambda mdl: validation_score(mdl, split, vn))
+                              validate=lambda mdl: validation_score(mdl, split, vn),
+                              validate_content=lambda mdl: ranking_ndcg(mdl.item_vectors, mdl.tower.all_users(), es0,
+                                                                        split.held_out, 0))
         ctx.extra["generator"] = {k: v for k, v in fit.items() if k != "curve"}
         ctx.extra["loss_curve"] = {"first": fit["curve"][0], "last": fit["curve"][-1]} if fit["curve"] else {}
         scorer = GeneratorScorer(model)
@@ -130,6 +139,11 @@ def run(cfg: DictConfig) -> dict:
         scorer = PopularityScorer(split.train, tables.n_users, cfg.seed)
     t2 = time.perf_counter()
     user_vecs = tower.all_users()
+    if m.scorer != "popularity":  # design-choice yardstick: validation NDCG@20 at every n, not only the selection n
+        ctx.extra["result_valid_ndcg20_by_n"] = {
+            str(n): round(ranking_ndcg(scorer.vectors, user_vecs, es, split.held_out, n), 5)
+            for n, es in split.valid_by_n.items()}
+        log.info("validation NDCG@20 by n: %s", ctx.extra["result_valid_ndcg20_by_n"])
     evaluator = make_evaluator(cfg)
     sets = {"valid": (split.valid, int(cfg.split.valid_n_support))}
     sets.update({name: (es, int(name.split("=")[1])) for name, es in split.tests.items()})
