@@ -35,13 +35,16 @@ def test_cli_run_writes_metrics_by_seed_count(tmp_path):
     assert (out / "buckets.csv").exists() and (out / "per_user_test_n0.parquet").exists()
 
 
-def test_seed_skip_applies_to_the_generator_but_not_to_the_content_only_baseline(synth, compose):
+def test_seed_and_content_skips_apply_to_the_generator_but_not_to_the_content_only_baseline(synth, compose):
     from coldstart_exp.methods.next_user import apply_ablation, build_model
     from coldstart_exp.methods.next_user.towers import UserTower
 
     _, tables, _ = synth
-    for ablation, expected in (("full", True), ("content_only", False), ("no_seed_skip", False)):
+    cases = (("full", [], True, False), ("content_only", [], False, False), ("no_seed_skip", [], False, False),
+             ("content_skip", [], True, True), ("content_only", ["method.content_skip=true"], False, False))
+    for ablation, extra, seed_skip, content_skip in cases:
         cfg = apply_ablation(compose(["method=next_user", "data=synthetic", "method.use_text=false",
-                                      f"method.ablation={ablation}"]))
+                                      f"method.ablation={ablation}", *extra]))
         tower = UserTower(tables.n_users, [], int(cfg.method.dim), False, 0.0)
-        assert build_model(cfg, tables, tower, "/tmp/nu_test_cache").gen.seed_skip is expected, ablation
+        gen = build_model(cfg, tables, tower, "/tmp/nu_test_cache").gen
+        assert (gen.seed_skip, gen.content_skip) == (seed_skip, content_skip), (ablation, extra)

@@ -85,3 +85,23 @@ def test_seed_skip_with_no_user_slots_gives_one_step():
     g = _gen(seed_skip=True)  # the content-only baseline calls the generator with zero user slots
     out, _ = g(torch.tensor([[1, 2, 0]]), torch.randn(1, 6), torch.zeros(1, 0, 8), torch.tensor([0]))
     assert out.shape == (1, 1, 8) and torch.isfinite(out).all()
+
+
+def test_content_skip_mixes_a_prefix_only_vector_and_the_unit_seed_mean_per_seed_count():
+    g = _gen(seed_skip=True, content_skip=True).eval()
+    g.head.weight.data.zero_()
+    g.head.bias.data.zero_()  # learned correction off: only the two weighted anchors remain
+    with torch.no_grad():
+        g.mix[:, 0] = torch.tensor(float("-inf"))  # content weight 0 everywhere ...
+        g.mix[0, 0] = 10.0                         # ... except with no seeds
+    cats, text = torch.tensor([[1, 2, 0]]), torch.randn(1, 6)
+    users = torch.randn(1, 3, 8)
+    out, _ = g(cats, text, users, torch.tensor([3]))
+    w = torch.nn.functional.softplus(g.mix.detach())
+    assert torch.allclose(out[0, 0].norm(), w[0, 0], atol=1e-5)  # n = 0: the unit content vector, scaled
+    for t in (1, 2, 3):
+        unit = torch.nn.functional.normalize(users[0, :t].mean(0), dim=0)
+        assert torch.allclose(out[0, t], w[t, 1] * unit, atol=1e-5)
+    # the content vector reads the prefix only: other seed users leave step 0 unchanged
+    out2, _ = g(cats, text, torch.randn(1, 3, 8), torch.tensor([3]))
+    assert torch.allclose(out[0, 0], out2[0, 0], atol=1e-6)

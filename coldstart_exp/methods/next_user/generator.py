@@ -11,6 +11,10 @@ with no users yet (n = 0) still gets an embedding. `use_prefix=False` (ablation)
 `encoder="mean"` (ablation) replaces the transformer with a running mean of the user tokens.
 `seed_skip` (design choice) adds the mean of the seed users' embeddings to each step's output, so
 the generator starts from the lookalike estimate and learns the correction from prefix and order.
+`content_skip` (design choice) also adds a prefix-only content vector (a second head on BOS) to
+every step, and mixes the two unit-norm anchors with learned weights per seed count: the content
+vector is trained by every step's target, as the content-only baseline is, and the weights can move
+from content (few seeds) to the seed mean (many seeds).
 """
 
 from __future__ import annotations
@@ -67,9 +71,10 @@ class NextUserGenerator(nn.Module):
     def __init__(self, n_categories: int, text_dim: int, d_user: int, d_model: int = 64, layers: int = 2,
                  heads: int = 2, dropout: float = 0.1, max_users: int = 50, max_categories: int = 8,
                  use_prefix: bool = True, use_text: bool = True, use_categories: bool = True,
-                 encoder: str = "causal", n_hash: int = 4096, seed_skip: bool = True):
+                 encoder: str = "causal", n_hash: int = 4096, seed_skip: bool = True,
+                 content_skip: bool = False):
         super().__init__()
-        self.seed_skip = seed_skip
+        self.seed_skip, self.content_skip = seed_skip, content_skip
         self.skip_scale = nn.Parameter(torch.tensor(1.0))
         if encoder not in ("causal", "mean"):
             raise ValueError(f"method.encoder must be 'causal' or 'mean', got {encoder!r}")
@@ -88,9 +93,12 @@ class NextUserGenerator(nn.Module):
         self.ln = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, d_user)  # next-user embedding in the user-tower space
         self.aux_head = nn.Linear(d_model, n_hash)  # reconstruct the (hashed) input user ID
-        if seed_skip:  # start at the lookalike estimate: the learned part begins small
+        if seed_skip or content_skip:  # start at the lookalike estimate: the learned part begins small
             nn.init.normal_(self.head.weight, std=0.01)
             nn.init.zeros_(self.head.bias)
+        if content_skip:  # created last, so the other modules' initialisation is unchanged without it
+            self.content_head = nn.Linear(d_model, d_user)  # prefix-only content vector from BOS
+            self.mix = nn.Parameter(torch.full((max_users + 1, 2), 0.5413))  # softplus(0.5413) = 1.0
 
     def prefix(self, cats: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prefix tokens (B, P, d) and their validity (B, P); BOS is always last and valid."""
@@ -114,9 +122,15 @@ class NextUserGenerator(nn.Module):
         L = users.shape[1]
         u_valid = torch.arange(L, device=users.device).unsqueeze(0) < lengths.unsqueeze(1)
         u = self.user_in(users) + self.pos_emb.weight[:L] + self.type_emb.weight[2]
-        out, hid = self._mean_pool(pre, pre_valid, u, u_valid) if self.encoder == "mean" else \
+        steps, hid = self._mean_pool(pre, pre_valid, u, u_valid) if self.encoder == "mean" else \
             self._causal(pre, pre_valid, u, u_valid)
-        if self.seed_skip:  # design choice: add the running mean of the seed users (lookalike) to every step
+        out = self.head(steps)
+        if self.content_skip:  # design choice: weighted unit-norm anchors, content (BOS) and seed mean
+            w = F.softplus(self.mix[: L + 1]).unsqueeze(0)  # (1, L+1, 2): one weight pair per seed count
+            out = out + w[..., :1] * F.normalize(self.content_head(steps[:, :1]), dim=-1)
+            if self.seed_skip:
+                out = out + w[..., 1:] * F.normalize(running_mean(users, u_valid), dim=-1)
+        elif self.seed_skip:  # design choice: add the running mean of the seed users (lookalike) to every step
             out = out + self.skip_scale * running_mean(users, u_valid)
         return out, hid
 
@@ -130,8 +144,7 @@ class NextUserGenerator(nn.Module):
         for blk in self.blocks:
             x = blk(x, allowed)
         h = self.ln(x)
-        steps = h[:, p - 1:]  # BOS, then each user position
-        return self.head(steps), h[:, p:]
+        return h[:, p - 1:], h[:, p:]  # hidden states at BOS, then at each user position
 
     def _mean_pool(self, pre, pre_valid, u, u_valid):
         """Ablation: order-free running mean of the seed users, concatenated with the pooled prefix."""
@@ -139,4 +152,4 @@ class NextUserGenerator(nn.Module):
         pooled = (pre * w).sum(1) / w.sum(1).clamp(min=1)
         means = running_mean(u, u_valid)
         h = self.ln(self.mean_mlp(torch.cat([pooled.unsqueeze(1).expand_as(means), means], -1)))
-        return self.head(h), h[:, 1:]  # hidden state at user j = the step that has seen users 1..j
+        return h, h[:, 1:]  # hidden state at user j = the step that has seen users 1..j
