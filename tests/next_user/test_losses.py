@@ -29,3 +29,27 @@ def test_each_loss_decreases(synth, which):
     print(which, [round(c, 4) for c in curve])
     assert curve[-1] < 0.9 * curve[0], curve
     assert set(fit["curve"][0]) == {"epoch", "total", which}  # the other losses were really off
+
+
+def test_content_warmup_trains_the_content_task_first_and_keeps_its_best_epoch(synth):
+    cfg, tables, split = synth
+    cfg = OmegaConf.merge(cfg, {"method": {"epochs": 2, "use_text": False, "patience": 0, "dropout": 0.0,
+                                           "exposed_negatives": "sampled", "batch_size": 16, "dim": 32,
+                                           "content_warmup": 4}})
+    torch.manual_seed(0)
+    codes, cards = tables.profile_codes()
+    tower = UserTower(tables.n_users, cards, 32, True, 0.0)
+    tower.set_profiles(codes)
+    model = build_model(cfg, tables, tower, "/tmp/nu_test_cache")
+    modes, scores = [], iter([0.1, 0.3, 0.2, 0.25])  # the warm-up's best is its second epoch
+
+    def judge_content(mdl):
+        modes.append(mdl.content_only)
+        return next(scores)
+
+    fit = train_generator(model, split.train, cfg.method, tables.n_users, seed=0,
+                          validate=lambda mdl: modes.append(mdl.content_only) or 0.0, validate_content=judge_content)
+    assert modes == [True] * 4 + [False] * 2  # four content-only epochs, then the generator's own two
+    assert [row["epoch"] for row in fit["curve"]] == [-4, -3, -2, -1, 0, 1]
+    assert "aux" not in fit["curve"][0] and "aux" in fit["curve"][-1]  # no seed users are read in the warm-up
+    assert fit["warmup_best_epoch"] == 1 and fit["warmup_best_val"] == 0.3 and model.content_only is False

@@ -34,9 +34,29 @@ def batches(ep: Episodes, batch_size: int, rng: np.random.Generator, by_length: 
         }
 
 
-def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int, validate=None) -> dict:
+def _train_epoch(model: NextUserModel, ep: Episodes, m, n_users: int, rng, gen_t, opt) -> dict[str, float]:
+    """One pass over the episodes; returns the mean of each loss part."""
+    model.train()
+    sums: dict[str, float] = {}
+    nb = 0
+    for b in batches(ep, int(m.batch_size), rng, bool(m.get("bucket_by_length", False))):
+        parts = model.loss(b, m, n_users, gen_t)
+        opt.zero_grad()
+        parts["total"].backward()
+        if m.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), m.grad_clip)
+        opt.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        nb += 1
+    return {k: v / max(nb, 1) for k, v in sums.items()}
+
+
+def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int, validate=None,
+                    validate_content=None) -> dict:
     """Adam over generator + tower (tower at `lr * tower_lr_scale`); `validate(model) -> float`
-    (higher is better) picks the best epoch. Returns per-epoch loss means and the selection facts."""
+    (higher is better) picks the best epoch, `validate_content` the best content warm-up epoch.
+    Returns per-epoch loss means and the selection facts."""
     m = cfg
     rng = np.random.default_rng(seed)
     gen_t = torch.Generator().manual_seed(seed)
@@ -53,23 +73,34 @@ def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int
     opt = torch.optim.AdamW(groups, weight_decay=m.weight_decay)
     curve, best, best_state, best_epoch, bad = [], -np.inf, None, 0, 0
     t0 = time.perf_counter()
+    warm = int(m.get("content_warmup", 0)) if not model.content_only else 0
+    warm_facts = {}
+    if warm:  # design choice: first learn item -> audience from the prefix alone (the content-only task),
+        # stopped by `validate_content` (the n = 0 validation) with the same patience; its best state is kept
+        model.content_only = True
+        w_best, w_state, w_epoch, w_bad = -np.inf, None, 0, 0
+        for epoch in range(warm):
+            if m.window == "random" and epoch:
+                ep = make()
+            row = {"epoch": epoch - warm, **_train_epoch(model, ep, m, n_users, rng, gen_t, opt)}
+            if validate_content is not None:
+                row["val_content"] = score = validate_content(model)
+                if score > w_best:
+                    w_best, w_state, w_epoch, w_bad = score, copy.deepcopy(model.state_dict()), epoch, 0
+                else:
+                    w_bad += 1
+            curve.append(row)
+            log.info("content warm-up epoch %d %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+            if validate_content is not None and m.patience and w_bad >= int(m.patience):
+                break
+        if w_state is not None:
+            model.load_state_dict(w_state)
+            warm_facts = {"warmup_best_epoch": w_epoch, "warmup_best_val": round(float(w_best), 5)}
+        model.content_only = False
     for epoch in range(int(m.epochs)):
         if m.window == "random" and epoch:
             ep = make()
-        model.train()
-        sums: dict[str, float] = {}
-        nb = 0
-        for b in batches(ep, int(m.batch_size), rng, bool(m.get("bucket_by_length", False))):
-            parts = model.loss(b, m, n_users, gen_t)
-            opt.zero_grad()
-            parts["total"].backward()
-            if m.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), m.grad_clip)
-            opt.step()
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            nb += 1
-        row = {"epoch": epoch, **{k: v / max(nb, 1) for k, v in sums.items()}}
+        row = {"epoch": epoch, **_train_epoch(model, ep, m, n_users, rng, gen_t, opt)}
         if validate is not None and ((epoch + 1) % int(m.val_every) == 0 or epoch == int(m.epochs) - 1):
             score = validate(model)
             row["val"] = score
@@ -85,4 +116,4 @@ def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int
         model.load_state_dict(best_state)
     return {"curve": curve, "best_epoch": best_epoch, "best_val": None if best == -np.inf else round(float(best), 5),
             "train_s": round(time.perf_counter() - t0, 2), "episodes": len(ep.items),
-            "exposed_items": int((ep.exposed >= 0).any(1).sum())}
+            "exposed_items": int((ep.exposed >= 0).any(1).sum()), **warm_facts}
