@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import coldstart_exp.methods.next_user as nu
-from coldstart_exp.methods.next_user.features import warm_episodes
+from coldstart_exp.methods.next_user.features import seed_users, warm_episodes
 
 
 def test_episodes_hold_no_cold_item(synth):
@@ -76,3 +76,5 @@ def test_validation_items_are_offered_at_every_n_with_exactly_n_seeds(synth):
         assert not set(es.candidates) & set(split.tests["test/n=0"].candidates)  # and none of them is a test item
         later = rows[rows.user_rank >= n]
         assert set(es.candidates) == set(later.item)  # reachable: each candidate has a user after its n seeds
+        _, counts = seed_users(held, np.asarray(es.candidates), n)
+        assert (counts == n).all()
