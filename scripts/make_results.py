@@ -21,6 +21,13 @@ MAIN = ["recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 STANDARD = ("recall@", "ndcg@", "mrr@", "hit@", "precision@")
 
 
+BUCKET_KEEP = ("users", "ndcg@10")  # what the per-bucket table shows; the full buckets stay in each run's metrics.json
+
+
+def _bucket_cells(bucket: dict) -> dict:
+    return {k: bucket[k] for k in BUCKET_KEEP if k in bucket}
+
+
 def harvest(results_dir: Path, store: Path) -> list[dict]:
     records = {}
     if store.exists():
@@ -37,7 +44,7 @@ def harvest(results_dir: Path, store: Path) -> list[dict]:
             "mask_seen": m.get("mask_seen"), "key_config": m.get("key_config", {}),
             "timings": m.get("timings", {}), "machine": m.get("machine", {}),
             "metrics": {s: {"overall": v.get("overall", {}), "users": v.get("users"),
-                            "buckets": {b: {k: x for k, x in bv.items()} for b, bv in v.get("buckets", {}).items()}}
+                            "buckets": {b: _bucket_cells(bv) for b, bv in v.get("buckets", {}).items()}}
                         for s, v in m.get("metrics", {}).items()},
             "extra": {k: m[k] for k in m if k.startswith("result_")},
             "run_dir": str(mf.parent.relative_to(ROOT)) if mf.is_relative_to(ROOT) else str(mf.parent),
@@ -47,6 +54,9 @@ def harvest(results_dir: Path, store: Path) -> list[dict]:
                 if es in r["metrics"] and facts.get(k) is not None:
                     r["metrics"][es]["overall"][k] = facts[k]
         records[tuple(r.get(k) for k in KEY)] = r
+    for r in records.values():  # records stored by older versions of this script carried every bucket metric
+        for m in r["metrics"].values():
+            m["buckets"] = {b: _bucket_cells(bv) for b, bv in m.get("buckets", {}).items()}
     rows = sorted(records.values(), key=lambda r: tuple(str(r.get(k)) for k in KEY))
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
