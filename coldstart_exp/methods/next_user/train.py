@@ -34,6 +34,30 @@ def batches(ep: Episodes, batch_size: int, rng: np.random.Generator, by_length: 
         }
 
 
+class _BestEpoch:
+    """Early stopping: keeps the best-scoring state and counts validations without improvement."""
+
+    def __init__(self, patience):
+        self.patience, self.best, self.state, self.epoch, self.bad = int(patience or 0), -np.inf, None, 0, 0
+
+    def update(self, model, score: float, epoch: int) -> float:
+        if score > self.best:
+            self.best, self.state, self.epoch, self.bad = score, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            self.bad += 1
+        return score
+
+    @property
+    def stop(self) -> bool:
+        return bool(self.patience) and self.bad >= self.patience
+
+    def restore(self, model) -> bool:
+        """Load the best state (if any validation ran); True when it did."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+        return self.state is not None
+
+
 def _train_epoch(model: NextUserModel, ep: Episodes, m, n_users: int, rng, gen_t, opt) -> dict[str, float]:
     """One pass over the episodes; returns the mean of each loss part."""
     model.train()
@@ -71,49 +95,38 @@ def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int
     else:
         model.tower.requires_grad_(False)
     opt = torch.optim.AdamW(groups, weight_decay=m.weight_decay)
-    curve, best, best_state, best_epoch, bad = [], -np.inf, None, 0, 0
+    curve, sel = [], _BestEpoch(m.patience)
     t0 = time.perf_counter()
     warm = int(m.get("content_warmup", 0)) if not model.content_only else 0
     warm_facts = {}
     if warm:  # design choice: first learn item -> audience from the prefix alone (the content-only task),
         # stopped by `validate_content` (the n = 0 validation) with the same patience; its best state is kept
         model.content_only = True
-        w_best, w_state, w_epoch, w_bad = -np.inf, None, 0, 0
+        warm_sel = _BestEpoch(m.patience)
         for epoch in range(warm):
             if m.window == "random" and epoch:
                 ep = make()
             row = {"epoch": epoch - warm, **_train_epoch(model, ep, m, n_users, rng, gen_t, opt)}
             if validate_content is not None:
-                row["val_content"] = score = validate_content(model)
-                if score > w_best:
-                    w_best, w_state, w_epoch, w_bad = score, copy.deepcopy(model.state_dict()), epoch, 0
-                else:
-                    w_bad += 1
+                row["val_content"] = warm_sel.update(model, validate_content(model), epoch)
             curve.append(row)
             log.info("content warm-up epoch %d %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
-            if validate_content is not None and m.patience and w_bad >= int(m.patience):
+            if warm_sel.stop:
                 break
-        if w_state is not None:
-            model.load_state_dict(w_state)
-            warm_facts = {"warmup_best_epoch": w_epoch, "warmup_best_val": round(float(w_best), 5)}
+        if warm_sel.restore(model):
+            warm_facts = {"warmup_best_epoch": warm_sel.epoch, "warmup_best_val": round(float(warm_sel.best), 5)}
         model.content_only = False
     for epoch in range(int(m.epochs)):
         if m.window == "random" and epoch:
             ep = make()
         row = {"epoch": epoch, **_train_epoch(model, ep, m, n_users, rng, gen_t, opt)}
         if validate is not None and ((epoch + 1) % int(m.val_every) == 0 or epoch == int(m.epochs) - 1):
-            score = validate(model)
-            row["val"] = score
-            if score > best:
-                best, best_state, best_epoch, bad = score, copy.deepcopy(model.state_dict()), epoch, 0
-            else:
-                bad += 1
+            row["val"] = sel.update(model, validate(model), epoch)
         curve.append(row)
         log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
-        if validate is not None and m.patience and bad >= int(m.patience):
+        if sel.stop:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return {"curve": curve, "best_epoch": best_epoch, "best_val": None if best == -np.inf else round(float(best), 5),
+    sel.restore(model)
+    return {"curve": curve, "best_epoch": sel.epoch, "best_val": None if sel.state is None else round(float(sel.best), 5),
             "train_s": round(time.perf_counter() - t0, 2), "episodes": len(ep.items),
             "exposed_items": int((ep.exposed >= 0).any(1).sum()), **warm_facts}
