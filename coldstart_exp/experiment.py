@@ -1,7 +1,10 @@
-"""The shared run pipeline every method uses: seed -> tables -> split -> fit -> evaluate -> outputs.
+"""The one pipeline every method and task uses: seed -> tables -> split -> model -> fit -> evaluate -> outputs.
 
-Methods call `prepare` for the data, then either `fit_and_evaluate` with their own module/backbone
-(as `methods/baseline` does) or their own evaluation, and finally `finish` to write the run files.
+A method's `run(cfg)` is a recipe: `ctx = prepare(cfg)`, then either
+`fit_and_evaluate(ctx, ctx.module(model), ctx.datamodule(model))` for anything trained by Lightning, or its
+own scoring followed by `finish(ctx, per_user_tables)`. Every object named in config (split, task evaluator,
+backbone, datamodule, module, loggers) is built here with `hydra.utils.instantiate`; every path ends in
+`finish`, which writes metrics.json and the bucket table/chart and hands them to the loggers.
 """
 
 from __future__ import annotations
@@ -14,17 +17,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hydra
 import lightning as L
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from .backbones import build_backbone
 from .data.loading import load_tables
 from .data.splits import Split, make_split
 from .data.tables import Tables
-from .eval.evaluator import RankingEvaluator
 from .eval.report import format_summary, write_eval_outputs
-from .training.trainer import build_loggers, build_trainer, check_strategy
+from .training.loggers import build_loggers, close_loggers, log_payload
+from .training.trainer import build_trainer, check_strategy
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +40,38 @@ class RunContext:
     run_dir: Path
     tables: Tables
     split: Split
+    evaluator: object = None  # the task's evaluator (cfg.task.evaluator)
     timings: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     extra: dict = field(default_factory=dict)  # method-specific facts for metrics.json
     loggers: list = field(default_factory=list)
 
+    def backbone(self):
+        """The configured backbone, sized for these tables (and its item codes prepared, e.g. TIGER's)."""
+        cfg = self.cfg
+        _, cards = self.tables.profile_codes()
+        model = build_backbone(cfg.backbone.model, self.tables.n_items, self.tables.n_users, cards, cfg.data.max_len)
+        if hasattr(model, "prepare_items"):  # e.g. TIGER: semantic IDs from item text, before training
+            model.prepare_items(self.tables, cfg.paths.cache_dir)
+        self.extra.update(getattr(model, "facts", {}))  # e.g. TIGER's codebook utilisation, collisions
+        return model
+
+    def datamodule(self, model, **extra):
+        """`cfg.datamodule` (a `_partial_`) for this split; `extra` = a method's own inputs (bank=, drops=)."""
+        return hydra.utils.instantiate(self.cfg.datamodule)(tables=self.tables, split=self.split,
+                                                             train_from_empty=model.train_from_empty, **extra)
+
+    def module(self, model, **extra):
+        """`cfg.module` (a `_partial_`) training `model`, evaluated by the task's evaluator."""
+        return hydra.utils.instantiate(self.cfg.module)(backbone=model, evaluator=self.evaluator,
+                                                         eval_names=list(self.split.tests), **extra)
+
 
 def prepare(cfg: DictConfig) -> RunContext:
     check_strategy(cfg)
+    if cfg.get("ablation_of") and cfg.ablation_of != cfg.method.name:
+        raise ValueError(f"ablation {cfg.ablation_of}/{cfg.get('variant')} is a switch set of method={cfg.ablation_of}, "
+                         f"but method={cfg.method.name}; pick one from conf/ablation/{cfg.method.name}/")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_num_threads(cfg.get("threads") or torch.get_num_threads())
     run_dir = Path(cfg.paths.output_dir)
@@ -55,18 +84,19 @@ def prepare(cfg: DictConfig) -> RunContext:
     t2 = time.perf_counter()
     log.info("data %s: %d users, %d items, %d interactions; split %s", tables.name, tables.n_users,
              tables.n_items, len(tables.interactions), split.info)
-    return RunContext(cfg, run_dir, tables, split, started=started, timings={"load_s": round(t1 - t0, 3), "split_s": round(t2 - t1, 3)})
+    return RunContext(cfg, run_dir, tables, split, evaluator=make_evaluator(cfg), started=started,
+                      timings={"load_s": round(t1 - t0, 3), "split_s": round(t2 - t1, 3)},
+                      loggers=build_loggers(cfg))
 
 
-def make_evaluator(cfg: DictConfig) -> RankingEvaluator:
-    return RankingEvaluator(list(cfg.eval.ks), list(cfg.eval.metrics), bool(cfg.eval.mask_seen),
-                            list(cfg.eval.bucket_edges))
+def make_evaluator(cfg: DictConfig):
+    """The task's evaluator (conf/task/*.yaml `evaluator`)."""
+    return hydra.utils.instantiate(cfg.task.evaluator, _convert_="all")
 
 
 def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
     """Train with checkpoints/early stopping (resumable), then test the best checkpoint."""
     cfg = ctx.cfg
-    ctx.loggers = build_loggers(cfg, ctx.run_dir)
     trainer = build_trainer(cfg, ctx.run_dir, ctx.loggers)
     backbone = module.backbone
     backbone.fit_statistics(ctx.split.train)
@@ -96,53 +126,43 @@ def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
               for name, es in datamodule.eval_sets().items() if name in module.results}
     if not trainer.is_global_zero:
         return {}
-    if module.curve:
-        pd.DataFrame(module.curve).to_csv(ctx.run_dir / "val_curve.csv", index=False)
-    return finish(ctx, tables, module.evaluator.names, best_ckpt=trainer.checkpoint_callback.best_model_path)
+    return finish(ctx, tables, curve=module.curve, best_ckpt=trainer.checkpoint_callback.best_model_path)
 
 
-def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], names: list[str], **facts) -> dict:
-    """Write metrics.json & co, print the summary, forward it to the loggers."""
-    cfg = ctx.cfg
+def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[dict] | None = None,
+           curve_logged: bool = True, **facts) -> dict:
+    """Every run ends here: val_curve.csv, metrics.json & co, the printed summary, the loggers.
+    `curve_logged=False`: the curve comes from a loop outside Lightning, so its rows go to the loggers here."""
+    cfg, ev = ctx.cfg, ctx.evaluator
+    if curve:
+        pd.DataFrame(curve).to_csv(ctx.run_dir / "val_curve.csv", index=False)
     ctx.timings["total_s"] = round(time.perf_counter() - ctx.started, 2)
     ctx.timings["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    backbone = cfg.get("backbone") or {}
     payload = write_eval_outputs(
-        ctx.run_dir, tables_by_set, names, list(cfg.eval.bucket_edges),
+        ctx.run_dir, tables_by_set, ev.names, list(ev.bucket_edges),
         {
-            "data": cfg.data.name, "method": cfg.method.name, "backbone": cfg.backbone.name,
-            "split": cfg.split.name, "seed": cfg.seed, "mask_seen": bool(cfg.eval.mask_seen),
+            "task": cfg.task.name, "data": cfg.data.name, "method": cfg.method.name,
+            "backbone": backbone.get("name"), "split": cfg.split.name, "seed": cfg.seed,
+            **ev.facts(ctx.split),
             "study": cfg.get("study"), "variant": cfg.get("variant"),
-            "key_config": {"method": _knobs(cfg.method), "backbone": _knobs(cfg.backbone.get("model", {})),
+            "key_config": {"method": _knobs(cfg.method), "backbone": _knobs(backbone.get("model") or {}),
                            "trainer": {k: cfg.trainer[k] for k in ("lr", "batch_size", "max_epochs", "patience")},
                            "data": {k: v for k, v in cfg.data.items() if k in ("max_len", "rating_threshold", "kcore")}},
-            "protocol": {"ranking": "full" if ctx.split.kind != "cold_item" else "cold items only",
-                         "mask_seen": bool(cfg.eval.mask_seen), "ks": list(cfg.eval.ks)},
             "data_report": ctx.tables.report, "split_info": ctx.split.info, "timings": ctx.timings,
             "machine": {"host": platform.node(), "cpu_threads": torch.get_num_threads(),
                         "torch": torch.__version__, "python": platform.python_version()},
             **ctx.extra, **facts,
         },
+        chart=list(cfg.task.chart),
     )
-    print(f"\n== {cfg.method.name} / {cfg.backbone.name} on {cfg.data.name} ({cfg.split.name}, seed {cfg.seed}, "
-          f"mask_seen={bool(cfg.eval.mask_seen)}) ==")
-    print(format_summary(payload["metrics"]))
+    print(f"\n== {cfg.method.name} / {backbone.get('name', '-')} on {cfg.data.name} ({cfg.split.name}, "
+          f"seed {cfg.seed}, variant {cfg.get('variant')}) ==")
+    print(format_summary(payload["metrics"], tuple(cfg.task.summary)))
     print(f"run dir: {ctx.run_dir}")
-    _to_loggers(ctx, payload)
+    log_payload(ctx.loggers, payload, ctx.run_dir, curve, log_rows=not curve_logged)
+    close_loggers(ctx.loggers)
     return payload
-
-
-def _to_loggers(ctx: RunContext, payload: dict) -> None:
-    flat = {f"{s}/{n}": v for s, m in payload["metrics"].items() for n, v in m["overall"].items()}
-    for lg in ctx.loggers:
-        lg.log_metrics(flat)
-        if type(lg).__name__ == "WandbLogger":
-            import wandb
-
-            table = pd.read_csv(ctx.run_dir / "buckets.csv")
-            lg.experiment.log({"buckets": wandb.Table(dataframe=table)})
-            if (ctx.run_dir / "buckets.png").exists():
-                lg.experiment.log({"buckets_chart": wandb.Image(str(ctx.run_dir / "buckets.png"))})
-        lg.finalize("success")
 
 
 def _knobs(node) -> dict:

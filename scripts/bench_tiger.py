@@ -131,7 +131,7 @@ def budget(args, overrides):
                      "no validation or early stopping, test once after the last step",
                      loss_first=round(sum(losses[:10]) / max(1, len(losses[:10])), 4),
                      loss_last=round(sum(losses[-10:]) / max(1, len(losses[-10:])), 4))
-    finish(ctx, tables, ev.names)
+    finish(ctx, tables)
 
 
 def main():

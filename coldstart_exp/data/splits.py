@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import hydra
 import numpy as np
 import pandas as pd
 
@@ -73,17 +75,13 @@ def user_sequences(inter: pd.DataFrame) -> dict[int, np.ndarray]:
 
 
 def make_split(tables: Tables, cfg) -> Split:
-    kind = cfg.name
-    if kind == "loo":
-        return leave_one_out(tables)
-    if kind == "cold_user":
-        return cold_user(tables, cfg)
-    if kind == "cold_item":
-        return cold_item(tables, cfg)
-    raise DataError(f"unknown split {kind!r}; known: loo, cold_user, cold_item")
+    """Apply the split named by `cfg._target_` (conf/split/*.yaml); its other keys are the knobs."""
+    if "_target_" not in cfg:
+        raise DataError(f"split config {dict(cfg)} names no `_target_` (see conf/split/*.yaml)")
+    return hydra.utils.instantiate(cfg, _partial_=True, _convert_="all")(tables)
 
 
-def leave_one_out(tables: Tables) -> Split:
+def leave_one_out(tables: Tables, name: str = "loo") -> Split:
     inter = chronological(tables.interactions)
     pos_from_end = inter.groupby("user", sort=False).cumcount(ascending=False).to_numpy()
     length = inter.groupby("user", sort=False).user.transform("size").to_numpy()
@@ -116,10 +114,11 @@ def _holdout(ids: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(chosen[:half]), np.sort(chosen[half:])
 
 
-def cold_user(tables: Tables, cfg) -> Split:
+def cold_user(tables: Tables, holdout_frac: float = 0.2, seed: int = 0, n_support: Sequence[int] = (0, 1, 2),
+              valid_n_support: int = 2, name: str = "cold_user") -> Split:
     """Hold out whole users (random, seeded): half for validation, half for test."""
     inter = chronological(tables.interactions)
-    valid_u, test_u = _holdout(np.unique(inter.user.to_numpy()), cfg.holdout_frac, cfg.seed)
+    valid_u, test_u = _holdout(np.unique(inter.user.to_numpy()), holdout_frac, seed)
     cold = np.concatenate([valid_u, test_u])
     is_cold = inter.user.isin(cold).to_numpy()
     train, held = inter[~is_cold], inter[is_cold]
@@ -130,20 +129,21 @@ def cold_user(tables: Tables, cfg) -> Split:
         hist = [seqs[u][:n] for u in users]
         return EvalSet(name, users, hist, [seqs[u][n:] for u in users], np.full(len(users), n))
 
-    tests = {f"test/n={n}": task(f"test/n={n}", test_u, n) for n in cfg.n_support}
-    valid = task("valid", valid_u, cfg.valid_n_support)
+    tests = {f"test/n={n}": task(f"test/n={n}", test_u, n) for n in n_support}
+    valid = task("valid", valid_u, valid_n_support)
     info = {"split": "cold_user", "cold_users_valid": len(valid_u), "cold_users_test": len(test_u),
-            "n_support": list(cfg.n_support), "train_interactions": len(train)}
+            "n_support": list(n_support), "train_interactions": len(train)}
     return Split("cold_user", train, valid, tests, cold_users=cold, held_out=held, info=info)
 
 
-def cold_item(tables: Tables, cfg) -> Split:
+def cold_item(tables: Tables, holdout_frac: float = 0.2, seed: int = 0, n_support: Sequence[int] = (0, 1, 2),
+              valid_n_support: int = 2, candidates: str = "reachable", name: str = "cold_item") -> Split:
     """Hold out the newest items (by first interaction); rank cold items for their later users."""
     inter = chronological(tables.interactions)
     first = inter.groupby("item").timestamp.min().sort_values(kind="stable")
-    n_cold = max(2, int(round(cfg.holdout_frac * len(first))))
+    n_cold = max(2, int(round(holdout_frac * len(first))))
     cold = first.index.to_numpy()[-n_cold:]
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(seed)
     perm = rng.permutation(cold)
     valid_i, test_i = np.sort(perm[: n_cold // 2]), np.sort(perm[n_cold // 2 :])
     is_cold = inter.item.isin(cold).to_numpy()
@@ -152,7 +152,6 @@ def cold_item(tables: Tables, cfg) -> Split:
     held = held.iloc[order]
     held["user_rank"] = held.groupby("item").cumcount().to_numpy()  # 0 = first user of the item
     seqs = user_sequences(train)
-    candidates = cfg.get("candidates", "reachable")
     if candidates not in ("reachable", "all"):
         raise DataError(f"split.candidates={candidates!r}; known: reachable, all")
     reachable_only = candidates == "reachable"
@@ -173,11 +172,11 @@ def cold_item(tables: Tables, cfg) -> Split:
         return EvalSet(name, users, hist, list(tgt.to_numpy()), np.array([len(h) for h in hist]),
                        seen=seen, candidates=np.sort(items))
 
-    tests = {f"test/n={n}": task(f"test/n={n}", test_i, n) for n in cfg.n_support}
-    valid = task("valid", valid_i, cfg.valid_n_support)
+    tests = {f"test/n={n}": task(f"test/n={n}", test_i, n) for n in n_support}
+    valid = task("valid", valid_i, valid_n_support)
     info = {"split": "cold_item", "cold_items_valid": len(valid_i), "cold_items_test": len(test_i),
-            "n_support": list(cfg.n_support), "train_interactions": len(train),
+            "n_support": list(n_support), "train_interactions": len(train),
             "candidates": candidates,
             "candidate_items": {k: len(es.candidates) for k, es in tests.items()}}
-    valid_by_n = {n: valid if n == cfg.valid_n_support else task(f"valid/n={n}", valid_i, n) for n in cfg.n_support}
+    valid_by_n = {n: valid if n == valid_n_support else task(f"valid/n={n}", valid_i, n) for n in n_support}
     return Split("cold_item", train, valid, tests, cold_items=cold, held_out=held, info=info, valid_by_n=valid_by_n)

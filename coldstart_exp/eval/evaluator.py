@@ -21,6 +21,16 @@ class RankingEvaluator:
         self.mask_seen, self.bucket_edges = mask_seen, list(bucket_edges)
         self.reset()
 
+    def clone(self) -> RankingEvaluator:
+        """A fresh evaluator with the same protocol (one per test dataloader)."""
+        return type(self)(self.ks, self.metrics, self.mask_seen, self.bucket_edges)
+
+    def facts(self, split) -> dict:
+        """The protocol facts metrics.json records for this task."""
+        return {"mask_seen": bool(self.mask_seen),
+                "protocol": {"ranking": "full" if split.kind != "cold_item" else "cold items only",
+                             "mask_seen": bool(self.mask_seen), "ks": list(self.ks)}}
+
     def reset(self) -> None:
         self._rows: list[torch.Tensor] = []
         self._values: list[torch.Tensor] = []

@@ -58,14 +58,12 @@ class RecModule(L.LightningModule):
         self._test_evaluators = {}
 
     def test_step(self, batch, batch_idx, dataloader_idx=0):
-        ev = self._test_evaluators.setdefault(dataloader_idx, RankingEvaluator(
-            self.evaluator.ks, self.evaluator.metrics, self.evaluator.mask_seen, self.evaluator.bucket_edges))
+        ev = self._test_evaluators.setdefault(dataloader_idx, self.evaluator.clone())
         ev.update(ev.topk_items(self.backbone, batch), batch)
 
     def on_test_epoch_end(self):
         for idx, name in enumerate(self.test_names):
             ev = self._test_evaluators.get(idx)
             if ev is None:
-                ev = RankingEvaluator(self.evaluator.ks, self.evaluator.metrics, self.evaluator.mask_seen,
-                                      self.evaluator.bucket_edges)
+                ev = self.evaluator.clone()
             self.results[name] = ev.gather(self._gather_fn())

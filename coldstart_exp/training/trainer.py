@@ -1,9 +1,8 @@
-"""Build the Lightning Trainer from config: strategy checks, loggers, checkpoints, early stopping."""
+"""Build the Lightning Trainer from config: strategy checks, checkpoints, early stopping (loggers: loggers.py)."""
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import lightning as L
@@ -27,28 +26,6 @@ def check_strategy(cfg: DictConfig) -> None:
             f"(CUDA build: {torch.version.cuda is not None}). Use strategy=cpu, or strategy=ddp_cpu for "
             f"multi-process DDP on CPU, or install a CUDA build of torch on a GPU machine."
         )
-
-
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
-    kind = cfg.logger.name
-    if kind == "none":
-        return []
-    if kind == "csv":
-        from lightning.pytorch.loggers import CSVLogger
-
-        return [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
-    if kind == "wandb":
-        from lightning.pytorch.loggers import WandbLogger
-
-        online = bool(os.environ.get("WANDB_API_KEY")) and cfg.logger.mode != "offline"
-        mode = cfg.logger.mode if cfg.logger.mode != "auto" else ("online" if online else "offline")
-        os.environ.setdefault("WANDB_MODE", mode)
-        os.environ.setdefault("WANDB_SILENT", "true")
-        (run_dir / "wandb").mkdir(parents=True, exist_ok=True)
-        return [WandbLogger(project=cfg.logger.project, entity=cfg.logger.get("entity"), name=cfg.run_name,
-                            group=cfg.logger.get("group"), save_dir=str(run_dir), mode=mode, log_model=False,
-                            config=OmegaConf.to_container(cfg, resolve=True))]
-    raise ValueError(f"unknown logger {kind!r}; known: wandb, csv, none")
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list) -> L.Trainer:

@@ -14,7 +14,7 @@ def synth(tmp_path_factory):
     """Synthetic tables (300 users, 120 items) and their loo split."""
     dcfg = OmegaConf.load(ROOT / "conf/data/synthetic.yaml")
     tables = load_tables(dcfg, str(tmp_path_factory.mktemp("cache")))
-    return tables, make_split(tables, OmegaConf.create({"name": "loo"}))
+    return tables, make_split(tables, OmegaConf.create({"_target_": "coldstart_exp.data.splits.leave_one_out", "name": "loo"}))
 
 
 @pytest.fixture(autouse=True, scope="session")

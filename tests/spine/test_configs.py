@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 
 from tests.conftest import CONF, ROOT, compose
 
-GROUPS = ["data", "split", "backbone", "method", "strategy", "logger", "llm", "paths"]
+GROUPS = ["data", "split", "task", "backbone", "datamodule", "module", "method", "strategy", "logger", "llm", "paths"]
+NAMED = ("data", "split", "task", "backbone", "method", "strategy", "llm")  # groups whose options carry a name
 
 
 def _options(group):
@@ -20,8 +21,54 @@ def test_every_group_option_composes(group, option, tmp_path):
     cfg = compose([f"{group}={option}"], tmp_path)
     node = cfg[group]
     OmegaConf.to_container(node, resolve=True)  # every interpolation resolves
-    if group not in ("paths",):
+    if group in NAMED:
         assert node.get("name") or node.get("backend"), f"{group}/{option}.yaml lacks a name"
+    for target in _targets(OmegaConf.to_container(node)):
+        _import(target)  # every `_target_` names something that exists
+
+
+def _targets(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["_target_"]] if "_target_" in node else []
+        return own + [t for v in node.values() for t in _targets(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _targets(v)]
+    return []
+
+
+def _import(target: str):
+    from hydra._internal.utils import _locate
+
+    return _locate(target)
+
+
+def _ablations():
+    return sorted(f"{p.parent.name}/{p.stem}" for p in (CONF / "ablation").glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize("task", _options("task"))
+@pytest.mark.parametrize("entry", ["method=" + m for m in _options("method")] + ["ablation=" + a for a in _ablations()])
+def test_every_method_and_ablation_composes_with_every_task(task, entry, tmp_path):
+    """The composed config is the whole truth about a run: an ablation's label and switches are in it."""
+    over = [f"task={task}", entry]
+    if entry.startswith("ablation="):
+        method, name = entry.split("=")[1].split("/")
+        over.insert(0, f"method={method}")
+    cfg = compose(over, tmp_path)
+    c = OmegaConf.to_container(cfg, resolve=True)
+    assert c["trainer"]["monitor"] == c["task"]["monitor"]
+    for target in _targets(c):
+        _import(target)
+    if entry.startswith("ablation="):
+        assert c["variant"] == name and c["method"]["ablation"] == name and c["ablation_of"] == method
+
+
+def test_an_ablation_of_another_method_is_refused(tmp_path):
+    from coldstart_exp.experiment import prepare
+
+    cfg = compose(["method=baseline", "data=synthetic", "logger=none", "ablation=scaletot/greedy"], tmp_path)
+    with pytest.raises(ValueError, match="switch set of method=scaletot, but method=baseline"):
+        prepare(cfg)
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))

@@ -75,6 +75,18 @@ def test_ddp_cpu_evaluation_equals_single_process_and_resume(tmp_path):
         assert ddp["metrics"]["test"]["overall"][k] == pytest.approx(v, abs=1e-7), k
 
 
+def test_wandb_multirun_gives_one_run_per_job(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    r = subprocess.run([sys.executable, "-m", "coldstart_exp", "--multirun", "data=synthetic", "backbone=pop,gru4rec",
+                        "logger=wandb", "trainer.max_epochs=1", "threads=1", f"hydra.sweep.dir={tmp_path}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = sorted(tmp_path.glob("*/wandb/offline-run-*"))
+    assert len(runs) == 2 and runs[0].parent.parent != runs[1].parent.parent
+
+
 def test_wandb_offline_run_gets_config_metrics_and_bucket_table(tmp_path):
     """No key, no network: W&B runs offline inside the run directory."""
     import os

@@ -91,7 +91,9 @@ class RQVAE(nn.Module):
 
 def fit_rqvae(emb: np.ndarray, hidden: list[int], latent: int, levels: int, codes: int, beta: float,
               steps: int, batch_size: int, lr: float, reset_every: int, reset_until: float, seed: int) -> tuple[np.ndarray, dict]:
-    """Train an RQ-VAE on `emb` (N, D); return codes (N, levels) and a report (losses, utilisation)."""
+    """Train an RQ-VAE on `emb` (N, D); return codes (N, levels) and a report (losses, utilisation).
+    Outside Lightning on purpose: a seconds-long full-batch fit on item embeddings, run once before
+    the recommender exists and cached by content (semantic_ids.py); a Trainer would add nothing it uses."""
     t0 = time.perf_counter()
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

@@ -4,7 +4,7 @@ Pipeline: pre-train a user tower on warm interactions -> train a generator that 
 feature prefix and its first users and emits the embedding of the *next* user -> put the cold items'
 embeddings (after n seed users) into a faiss HNSW index -> each user's tower embedding retrieves
 its top-K cold items. `method.scorer` picks the generator or a baseline (content_only, lookalike,
-popularity); `method.ablation` picks a named set of switches (see conf/method/next_user.yaml).
+popularity); `ablation=next_user/<name>` picks a named set of switches (conf/ablation/next_user).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from ...experiment import finish, make_evaluator, prepare
+from ...experiment import finish, prepare
 from .evaluate import evaluate_set
 from .features import category_matrix, item_text_embeddings, seed_users
 from .generator import NextUserGenerator
@@ -33,21 +33,11 @@ TOWER_KNOBS = ("dim", "use_profile", "dropout", "tower_epochs", "tower_lr", "tow
 SCORERS = ("next_user", "content_only", "lookalike", "popularity")
 
 
-def apply_ablation(cfg: DictConfig) -> DictConfig:
-    """Merge the named switch set `method.ablations[method.ablation]` into `method`; label the variant."""
-    m = cfg.method
-    name = str(m.ablation)
-    if name not in m.ablations:
-        raise ValueError(f"method.ablation={name!r}; known: {list(m.ablations)}")
-    with open_dict(cfg):
-        merged = OmegaConf.merge(m, m.ablations[name])
-        merged.pop("ablations")
-        cfg.method = merged
-        if cfg.get("variant", "default") == "default":
-            cfg.variant = name
+def check_method(cfg: DictConfig, split) -> None:
     if cfg.method.scorer not in SCORERS:
         raise ValueError(f"method.scorer={cfg.method.scorer!r}; known: {SCORERS}")
-    return cfg
+    if split.kind != "cold_item":
+        raise ValueError(f"method=next_user needs split=cold_item, got split={split.kind}")
 
 
 def build_model(cfg: DictConfig, tables, tower: UserTower, cache_dir: str) -> NextUserModel:
@@ -93,7 +83,7 @@ def cached_tower(cfg: DictConfig, tower: UserTower, split, tables) -> dict:
     """Pre-train the user tower, or load it: every variant of one (data, split, seed) shares it,
     so an ablation grid trains it once per seed (same result as training it again)."""
     m = cfg.method
-    key = hashlib.sha1(json.dumps([tables.name, OmegaConf.to_container(cfg.split), cfg.seed, len(split.train),
+    key = hashlib.sha1(json.dumps([tables.name, _knobs(cfg.split), cfg.seed, len(split.train),
                                    int(split.train.item.sum()), [m[k] for k in TOWER_KNOBS]]).encode()).hexdigest()[:16]
     path = Path(cfg.paths.cache_dir) / "next_user" / f"tower-{key}.pt"
     if m.cache_tower and path.exists():
@@ -109,13 +99,15 @@ def cached_tower(cfg: DictConfig, tower: UserTower, split, tables) -> dict:
     return facts
 
 
+def _knobs(node) -> dict:
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
+
+
 def run(cfg: DictConfig) -> dict:
     ctx = prepare(cfg)
-    cfg = apply_ablation(ctx.cfg)
-    ctx.cfg = cfg
-    if ctx.split.kind != "cold_item":
-        raise ValueError(f"method=next_user needs split=cold_item, got split={ctx.split.kind}")
+    check_method(cfg, ctx.split)
     m, tables, split = cfg.method, ctx.tables, ctx.split
+    curve = None
     t0 = time.perf_counter()
     codes, cards = tables.profile_codes()
     tower = UserTower(tables.n_users, cards, int(m.dim), bool(m.use_profile), float(m.dropout))
@@ -132,6 +124,9 @@ def run(cfg: DictConfig) -> dict:
                                                                         split.held_out, 0))
         ctx.extra["generator"] = {k: v for k, v in fit.items() if k != "curve"}
         ctx.extra["loss_curve"] = {"first": fit["curve"][0], "last": fit["curve"][-1]} if fit["curve"] else {}
+        curve = fit["curve"]
+        (ctx.run_dir / "checkpoints").mkdir(exist_ok=True)
+        torch.save(model.state_dict(), ctx.run_dir / "checkpoints" / "best.pt")  # the selected (best-validation) state
         scorer = GeneratorScorer(model)
     elif m.scorer == "lookalike":
         scorer = LookalikeScorer(tower.all_users(), cfg.seed)
@@ -144,7 +139,7 @@ def run(cfg: DictConfig) -> dict:
             str(n): round(ranking_ndcg(scorer.vectors, user_vecs, es, split.held_out, n), 5)
             for n, es in split.valid_by_n.items()}
         log.info("validation NDCG@20 by n: %s", ctx.extra["result_valid_ndcg20_by_n"])
-    evaluator = make_evaluator(cfg)
+    evaluator = ctx.evaluator
     sets = {"valid": (split.valid, int(cfg.split.valid_n_support))}
     sets.update({name: (es, int(name.split("=")[1])) for name, es in split.tests.items()})
     tables_by_set, by_n = {}, {}
@@ -162,4 +157,4 @@ def run(cfg: DictConfig) -> dict:
     for name, f in by_n.items():
         print(f"  [{name}] items={f['next_user_items']}  next_user_recall@20={f['next_user_recall@20']}  "
               f"next_user_recall@50={f['next_user_recall@50']}  hnsw_vs_exact@50={f.get('hnsw_recall@50_vs_exact', 'n/a')}")
-    return finish(ctx, tables_by_set, evaluator.names)
+    return finish(ctx, tables_by_set, curve=curve, curve_logged=False)

@@ -54,7 +54,9 @@ class UserTower(nn.Module):
 
 def pretrain_user_tower(tower: UserTower, train: pd.DataFrame, n_items: int, d: int, epochs: int, lr: float,
                         batch_size: int, temperature: float, seed: int) -> dict:
-    """Two-tower pre-training on warm interactions; returns loss facts (first, last epoch mean)."""
+    """Two-tower pre-training on warm interactions; returns loss facts (first, last epoch mean).
+    Outside Lightning on purpose: a short warm pre-training cached per (data, split, seed, knobs) and
+    shared by every ablation and baseline of a grid (methods/next_user cached_tower)."""
     if epochs <= 0:
         return {"epochs": 0}
     g = torch.Generator().manual_seed(seed)

@@ -80,7 +80,10 @@ def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int
                     validate_content=None) -> dict:
     """Adam over generator + tower (tower at `lr * tower_lr_scale`); `validate(model) -> float`
     (higher is better) picks the best epoch, `validate_content` the best content warm-up epoch.
-    Returns per-epoch loss means and the selection facts."""
+    Returns per-epoch loss means and the selection facts.
+    Outside Lightning on purpose: two phases (content warm-up, generator) each selected by its own
+    exact-search validation (n = 0, then the selection n) over resampled episodes; the curve, the best
+    state and the loggers are handled by experiment.finish like any other run."""
     m = cfg
     rng = np.random.default_rng(seed)
     gen_t = torch.Generator().manual_seed(seed)
@@ -90,8 +93,11 @@ def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int
                                  str(m.window), rng)
     ep = make()
     groups = [{"params": [p for n, p in model.named_parameters() if not n.startswith("tower.")], "lr": m.lr}]
-    if m.tower_lr_scale > 0:
-        groups.append({"params": list(model.tower.parameters()), "lr": m.lr * m.tower_lr_scale})
+    scale = m.tower_lr_scale
+    if m.scorer == "content_only" and m.get("content_only_tower_lr_scale") is not None:
+        scale = m.content_only_tower_lr_scale
+    if scale > 0:
+        groups.append({"params": list(model.tower.parameters()), "lr": m.lr * scale})
     else:
         model.tower.requires_grad_(False)
     opt = torch.optim.AdamW(groups, weight_decay=m.weight_decay)
@@ -109,7 +115,7 @@ def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int
             row = {"epoch": epoch - warm, **_train_epoch(model, ep, m, n_users, rng, gen_t, opt)}
             if validate_content is not None:
                 row["val_content"] = warm_sel.update(model, validate_content(model), epoch)
-            curve.append(row)
+            curve.append(row | {"seconds": round(time.perf_counter() - t0, 2)})
             log.info("content warm-up epoch %d %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
             if warm_sel.stop:
                 break
@@ -122,7 +128,7 @@ def train_generator(model: NextUserModel, train_df, cfg, n_users: int, seed: int
         row = {"epoch": epoch, **_train_epoch(model, ep, m, n_users, rng, gen_t, opt)}
         if validate is not None and ((epoch + 1) % int(m.val_every) == 0 or epoch == int(m.epochs) - 1):
             row["val"] = sel.update(model, validate(model), epoch)
-        curve.append(row)
+        curve.append(row | {"seconds": round(time.perf_counter() - t0, 2)})
         log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
         if sel.stop:
             break

@@ -3,7 +3,7 @@
 teacher (bounded ToT chains for a few hundred *training* users) -> verification against their
 training behaviour -> student (LoRA SFT + OSIPO) -> per-step representations -> profile encoder
 (transfer) -> user tower of a two-tower recommender, hybrid-routed with a behavioural backbone.
-Ablations via `method.reasoning` and the teacher/student knobs (see conf/method/scaletot.yaml).
+Ablations: `ablation=scaletot/<name>` sets `method.reasoning` and the teacher/student knobs (conf/ablation/scaletot).
 """
 
 from __future__ import annotations
@@ -11,38 +11,16 @@ from __future__ import annotations
 import logging
 
 import hydra
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from ...experiment import fit_and_evaluate, make_evaluator, prepare
-from ...training.module import RecModule
+from ...experiment import fit_and_evaluate, prepare
 from .chain import load_chain
-from .stress import DropFieldsDataModule, add_drop_sets
+from .stress import add_drop_sets
 from .transfer import HybridRouter, ReasonTower
 
 log = logging.getLogger(__name__)
 
-# method.ablation -> knob overrides (applied to cfg.method before anything runs, so metrics.json shows them)
-ABLATIONS = {
-    "full": {},
-    "profile_mlp": {"reasoning": "none"},  # profile MLP only (no LLM)
-    "freeform": {"reasoning": "freeform"},  # one free-form chain embedded as a single vector
-    "greedy": {"teacher.max_expansions_per_chain": 0},  # greedy chain: no tree-of-thought expansion
-    "sft_only": {"student.osipo_steps": 0},  # student without OSIPO
-    "teacher_only": {"reasoning": "teacher"},  # teacher labels at serving time, no student, no transfer
-}
-
-
-def apply_ablation(cfg: DictConfig) -> None:
-    name = str(cfg.method.get("ablation") or "full")
-    if name not in ABLATIONS:
-        raise ValueError(f"method.ablation must be one of {sorted(ABLATIONS)}, got {name!r}")
-    with open_dict(cfg):
-        for key, value in ABLATIONS[name].items():
-            OmegaConf.update(cfg.method, key, value, merge=False)
-
-
 def run(cfg: DictConfig) -> dict:
-    apply_ablation(cfg)
     ctx = prepare(cfg)
     m, tables, split = cfg.method, ctx.tables, ctx.split
     codes, cards = tables.profile_codes()
@@ -72,11 +50,7 @@ def run(cfg: DictConfig) -> dict:
     facts["routing"] = {"threshold": m.routing.threshold,
                         "routed_eval_sets": [n for n in split.tests if _support(n) > (m.routing.threshold or 1e9)]}
     drops = add_drop_sets(split, codes.shape[1], list(m.stress.drop_fields), int(m.stress.seed), tables.n_users)
-    dm = DropFieldsDataModule(tables, split, cfg.data.max_len, cfg.trainer.batch_size, cfg.trainer.eval_batch_size,
-                              cfg.trainer.num_workers, backbone.train_from_empty, cfg.seed, drops=drops)
-    module = RecModule(backbone, make_evaluator(cfg), cfg.trainer.lr, cfg.trainer.weight_decay,
-                       eval_names=list(split.tests))
-    return fit_and_evaluate(ctx, module, dm)
+    return fit_and_evaluate(ctx, ctx.module(backbone), ctx.datamodule(backbone, drops=drops))
 
 
 def _support(name: str) -> float:

@@ -104,7 +104,9 @@ class Student:
 
     # -- stages --------------------------------------------------------------------------------
     def sft(self, examples: list[tuple[str, list[str]]]) -> dict:
-        """Teacher-forced NLL of the label segments on verified (header, labels) examples."""
+        """Teacher-forced NLL of the label segments on verified (header, labels) examples.
+        Outside Lightning on purpose: LoRA steps on the LLM layer's HF model with its own adapter saves
+        every `save_every` steps (resume); the LLM layer owns that model, not a LightningModule."""
         steps, bs = int(self.cfg.sft_steps), int(self.cfg.sft_batch)
         data = [encode_chain(self.spec, self.tok, h, lab) for h, lab in examples]
         opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=float(self.cfg.sft_lr))

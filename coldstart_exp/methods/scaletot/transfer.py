@@ -59,7 +59,9 @@ class ProfileEncoder(nn.Module):
 def fit_encoder(enc: ProfileEncoder, codes: np.ndarray, targets: np.ndarray, epochs: int, lr: float,
                 temperature: float, nce_weight: float, field_dropout: float = 0.2, seed: int = 0) -> dict:
     """Full-batch training on (profile codes, K x dim targets) of *training* users only.
-    Random field dropout (code 0 = unknown) teaches the encoder to cope with missing fields."""
+    Random field dropout (code 0 = unknown) teaches the encoder to cope with missing fields.
+    Outside Lightning on purpose: a small full-batch regression (seconds) inside the offline stage, whose
+    inputs and outputs are cached; the recommender that consumes it is trained by Lightning."""
     g = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(codes).long()
     y = F.normalize(torch.from_numpy(targets).float(), dim=-1)  # (N, K, d)

@@ -16,10 +16,8 @@ import time
 import pandas as pd
 from omegaconf import DictConfig
 
-from ...backbones import build_backbone
-from ...experiment import fit_and_evaluate, make_evaluator, prepare
+from ...experiment import fit_and_evaluate, prepare
 from ...training.module import RecModule
-from .data import ScoterDataModule
 from .fusion import ScoterSeqRec, StepFusion
 from .pipeline import ScoterPipeline, dump_yaml
 
@@ -104,19 +102,11 @@ def run(cfg: DictConfig) -> dict:
     dump_yaml(ctx.run_dir / "scoter_pattern.yaml", pinfo)
     if examples:
         pd.DataFrame(examples).to_csv(ctx.run_dir / "scoter_example_chains.csv", index=False)
-    codes, cards = ctx.tables.profile_codes()
-    backbone = build_backbone(cfg.backbone.model, ctx.tables.n_items, ctx.tables.n_users, cards, cfg.data.max_len)
-    if hasattr(backbone, "prepare_items"):
-        backbone.prepare_items(ctx.tables, cfg.paths.cache_dir)
-    model = build_model(cfg, backbone, bank.K, bank.D)
-    dm = ScoterDataModule(ctx.tables, ctx.split, cfg.data.max_len, cfg.trainer.batch_size,
-                          cfg.trainer.eval_batch_size, cfg.trainer.num_workers, model.train_from_empty, cfg.seed,
-                          bank=bank)
+    model = build_model(cfg, ctx.backbone(), bank.K, bank.D)
     ctx.extra["scoter"] = {
         "ablate": dict(cfg.method.ablate), "template": pinfo.get("template"), "pattern_steps": pinfo.get("steps"),
         "k": bank.K, "llm_counters": pipe.counters_dict(), **{k: v for k, v in pipe.facts.items() if k != "pattern"},
     }
     ctx.timings.update({f"scoter_{k}": v for k, v in pipe.facts["timings"].items()})
-    module = ScoterModule(model, make_evaluator(cfg), cfg.trainer.lr, cfg.trainer.weight_decay,
-                          eval_names=list(ctx.split.tests), extra=ctx.extra, examples=examples, pattern=pinfo)
-    return fit_and_evaluate(ctx, module, dm)
+    module = ctx.module(model, extra=ctx.extra, examples=examples, pattern=pinfo)
+    return fit_and_evaluate(ctx, module, ctx.datamodule(model, bank=bank))

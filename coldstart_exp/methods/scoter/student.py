@@ -54,7 +54,9 @@ def pad_histories(hists: list[np.ndarray], max_len: int) -> torch.Tensor:
 
 def fit_student(student: StepStudent, hists: list[np.ndarray], targets: np.ndarray, epochs: int = 60,
                 lr: float = 3e-3, batch_size: int = 64, seed: int = 0, val_frac: float = 0.1) -> dict:
-    """Cosine regression onto the teacher's step embeddings; returns train/held-out cosine."""
+    """Cosine regression onto the teacher's step embeddings; returns train/held-out cosine.
+    Outside Lightning on purpose: a seconds-long regression of teacher step embeddings inside the
+    cached offline stage; the fused recommender is trained by Lightning."""
     g = torch.Generator().manual_seed(seed)
     X = pad_histories(hists, student.max_len)
     Y = F.normalize(torch.as_tensor(targets, dtype=torch.float32), dim=-1)
