@@ -8,7 +8,8 @@ import torch
 
 from coldstart_exp.methods.next_user.features import seed_users
 from coldstart_exp.methods.next_user.scorers import LookalikeScorer, PopularityScorer
-from coldstart_exp.methods.next_user.serving import ItemIndex, agreement_at, topk_excluding
+from coldstart_exp.methods.next_user.serving import agreement_at, topk_excluding
+from coldstart_exp.retrieval import build_index
 
 
 def test_hnsw_agrees_with_exact():
@@ -21,7 +22,7 @@ def test_hnsw_agrees_with_exact():
 def test_topk_excluding_skips_seen_and_maps_ids():
     v = np.eye(4, dtype=np.float32)
     ids = np.array([10, 11, 12, 13])
-    idx = ItemIndex(v, ids, "flat")
+    idx = build_index(v, "flat", ids=ids)
     q = np.array([[0.1, 0.9, 0.5, 0.0]], np.float32)
     assert topk_excluding(idx, q, 2, [np.zeros(0, np.int64)]).tolist() == [[11, 12]]
     assert topk_excluding(idx, q, 2, [np.array([11])]).tolist() == [[12, 10]]

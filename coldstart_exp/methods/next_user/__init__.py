@@ -9,8 +9,6 @@ popularity); `method.ablation` picks a named set of switches (see conf/method/ne
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ...experiment import finish, make_evaluator, prepare
+from ...retrieval import cache_key
 from .evaluate import evaluate_set
 from .features import category_matrix, item_text_embeddings, seed_users
 from .generator import NextUserGenerator
@@ -93,8 +92,8 @@ def cached_tower(cfg: DictConfig, tower: UserTower, split, tables) -> dict:
     """Pre-train the user tower, or load it: every variant of one (data, split, seed) shares it,
     so an ablation grid trains it once per seed (same result as training it again)."""
     m = cfg.method
-    key = hashlib.sha1(json.dumps([tables.name, OmegaConf.to_container(cfg.split), cfg.seed, len(split.train),
-                                   int(split.train.item.sum()), [m[k] for k in TOWER_KNOBS]]).encode()).hexdigest()[:16]
+    key = cache_key([tables.name, OmegaConf.to_container(cfg.split), cfg.seed, len(split.train),
+                     int(split.train.item.sum()), [m[k] for k in TOWER_KNOBS]], algo="sha1", length=16)
     path = Path(cfg.paths.cache_dir) / "next_user" / f"tower-{key}.pt"
     if m.cache_tower and path.exists():
         blob = torch.load(path, weights_only=False)
