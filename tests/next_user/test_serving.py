@@ -55,3 +55,31 @@ def test_lookalike_mean_of_seeds():
     v = look.vectors(np.array([5, 6]), np.array([[0, 1], [-1, -1]]), np.array([2, 0]))
     assert torch.allclose(v[0], torch.nn.functional.normalize(u[:2].mean(0), dim=0))
     assert torch.allclose(v[1], look.fallback, atol=1e-3)  # seedless: the mean user (+ tie-breaking noise)
+
+
+def _old_numpy_ndcg(top: np.ndarray, targets: list) -> float:
+    """The NDCG Next-User computed in numpy before it used eval/metrics.py (kept to pin the values)."""
+    disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    vals = [(np.isin(top[r], t) * disc).sum() / disc[: min(len(t), len(disc))].sum() for r, t in enumerate(targets)]
+    return float(np.mean(vals))
+
+
+def test_validation_ndcg_is_the_shared_metric_with_unchanged_values():
+    from types import SimpleNamespace
+
+    from coldstart_exp.methods.next_user import ranking_ndcg
+
+    rng = np.random.default_rng(0)
+    items = np.arange(1, 31)
+    V, U = torch.randn(30, 8, generator=torch.Generator().manual_seed(0)), torch.randn(12, 8)
+    targets = [rng.choice(items, size=int(rng.integers(1, 4)), replace=False) for _ in range(12)]
+    masked = [rng.choice(items, size=2, replace=False) for _ in range(12)]
+    es = SimpleNamespace(candidates=items, users=np.arange(12), targets=targets, masked=lambda: masked)
+    held = pd.DataFrame({"item": [1], "user": [0], "timestamp": [0], "user_rank": [0]})
+    for k in (5, 20, 50):  # 50 > 30 candidates: cut at the catalogue
+        got = ranking_ndcg(lambda i, s, c: V, U, es, held, 1, k)
+        s = U @ V.T
+        for r, m in enumerate(masked):
+            s[r, m - 1] = float("-inf")
+        top = items[s.topk(min(k, 30), 1).indices.numpy()]
+        assert abs(got - _old_numpy_ndcg(top, targets)) < 1e-12 and got > 0

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ...eval.metrics import hits_matrix, ranking_metrics
 from ...experiment import finish, make_evaluator, prepare
 from ...retrieval import cache_key
 from .evaluate import evaluate_set
@@ -79,13 +80,15 @@ def ranking_ndcg(vectors, user_vecs: torch.Tensor, es, held_out, n: int, metric_
         idx = [col[int(i)] for i in sn if int(i) in col]
         if idx:
             s[r, idx] = float("-inf")
-    top = items[s.topk(min(metric_k, len(items)), 1).indices.numpy()]
-    disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-    vals = []
+    top = torch.as_tensor(items)[s.topk(min(metric_k, len(items)), 1).indices]
+    if not len(es.targets):
+        return 0.0
+    targets = torch.full((len(es.targets), max(len(t) for t in es.targets)), -1, dtype=torch.long)
     for r, t in enumerate(es.targets):
-        hit = np.isin(top[r], t)
-        vals.append((hit * disc).sum() / disc[: min(len(t), len(disc))].sum())
-    return float(np.mean(vals)) if vals else 0.0
+        targets[r, : len(t)] = torch.as_tensor(np.asarray(t, dtype=np.int64))
+    k = top.shape[1]  # float64, as model selection always compared it
+    ndcg = ranking_metrics(hits_matrix(top, targets), (targets >= 0).sum(1), [k], ("ndcg",), torch.float64)
+    return float(np.mean(ndcg[f"ndcg@{k}"].numpy()))
 
 
 def cached_tower(cfg: DictConfig, tower: UserTower, split, tables) -> dict:
