@@ -59,3 +59,12 @@ def test_cli_end_to_end_on_synthetic(tmp_path):
     assert (out / "buckets.csv").exists()
     tok = json.loads((out / "tiger_tokenizer.json").read_text())["tiger_tokenizer"]
     assert tok["collision_rate"] < 1.0 and len(tok["utilisation"]) == 3
+
+
+def test_backbone_facts_are_returned_and_written_by_the_caller(tmp_path):
+    from coldstart_exp.backbones import write_facts
+
+    write_facts(tmp_path, {"tiger_tokenizer": {"collision_rate": 0.1}})
+    write_facts(tmp_path, None)  # backbones without facts
+    assert json.loads((tmp_path / "tiger_tokenizer.json").read_text()) == {"tiger_tokenizer": {"collision_rate": 0.1}}
+    assert [p.name for p in tmp_path.iterdir()] == ["tiger_tokenizer.json"]

@@ -16,7 +16,7 @@ import time
 import pandas as pd
 from omegaconf import DictConfig
 
-from ...backbones import build_backbone
+from ...backbones import build_backbone, write_facts
 from ...experiment import fit_and_evaluate, make_evaluator, prepare
 from ...training.module import RecModule
 from .data import ScoterDataModule
@@ -67,8 +67,8 @@ class ScoterModule(RecModule):
 
 def build_model(cfg: DictConfig, backbone, k: int, d_step: int):
     m = cfg.method
-    is_tiger = type(backbone).__name__ == "TIGER"
-    d_model = backbone.net.tok.embedding_dim if is_tiger else backbone.item_emb.embedding_dim
+    is_tiger = getattr(backbone, "generative", False)  # decodes IDs from an encoder memory (TIGER's hooks)
+    d_model = backbone.d_model if is_tiger else backbone.item_emb.embedding_dim
     fusion = StepFusion(d_model, d_step, k, int(m.fusion.heads), float(m.fusion.dropout),
                         bool(m.ablate.step_positions), "open" if not m.ablate.gate else m.fusion.gate,
                         float(m.fusion.gate_bias))
@@ -107,7 +107,7 @@ def run(cfg: DictConfig) -> dict:
     codes, cards = ctx.tables.profile_codes()
     backbone = build_backbone(cfg.backbone.model, ctx.tables.n_items, ctx.tables.n_users, cards, cfg.data.max_len)
     if hasattr(backbone, "prepare_items"):
-        backbone.prepare_items(ctx.tables, cfg.paths.cache_dir)
+        write_facts(ctx.run_dir, backbone.prepare_items(ctx.tables, cfg.paths.cache_dir))
     model = build_model(cfg, backbone, bank.K, bank.D)
     dm = ScoterDataModule(ctx.tables, ctx.split, cfg.data.max_len, cfg.trainer.batch_size,
                           cfg.trainer.eval_batch_size, cfg.trainer.num_workers, model.train_from_empty, cfg.seed,
