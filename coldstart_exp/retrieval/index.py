@@ -110,7 +110,8 @@ def _maybe_gpu(fi: FaissIndex, device: str) -> FaissIndex:
 def build_index(vectors: np.ndarray, kind: str = "flat", metric: str = "ip", ids: np.ndarray | None = None,
                 hnsw_m: int = 32, ef_construction: int = 40, ef_search: int = 64, device: str = "cpu",
                 cfg: Any = None) -> FaissIndex:
-    """Build a flat (exact) or HNSW index over ``vectors``; ``cfg`` (``llm.index``) overrides the knobs."""
+    """Build a flat (exact) or HNSW index over ``vectors``; ``cfg`` (a mapping with kind, metric,
+    hnsw_m, ef_construction, ef_search, device) overrides the knobs."""
     if cfg is not None:
         g = cfg.get
         kind, hnsw_m = g("kind", kind), int(g("hnsw_m", hnsw_m))
