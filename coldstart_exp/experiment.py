@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .backbones import build_backbone
+from .backbones import build_backbone, write_facts
 from .data.loading import load_tables
 from .data.splits import Split, make_split
 from .data.tables import Tables
@@ -52,7 +52,7 @@ class RunContext:
         _, cards = self.tables.profile_codes()
         model = build_backbone(cfg.backbone.model, self.tables.n_items, self.tables.n_users, cards, cfg.data.max_len)
         if hasattr(model, "prepare_items"):  # e.g. TIGER: semantic IDs from item text, before training
-            model.prepare_items(self.tables, cfg.paths.cache_dir)
+            write_facts(self.run_dir, model.prepare_items(self.tables, cfg.paths.cache_dir))
         self.extra.update(getattr(model, "facts", {}))  # e.g. TIGER's codebook utilisation, collisions
         return model
 

@@ -4,6 +4,6 @@ Every backbone is an `nn.Module` implementing the `Backbone` protocol in `base.p
 group `backbone` picks one by `_target_`, and `build_backbone` gives it the data facts it needs.
 """
 
-from .base import Backbone, build_backbone
+from .base import Backbone, build_backbone, write_facts
 
-__all__ = ["Backbone", "build_backbone"]
+__all__ = ["Backbone", "build_backbone", "write_facts"]

@@ -8,6 +8,9 @@ Batches are dicts of tensors:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import hydra
 import torch
 from omegaconf import DictConfig
@@ -39,11 +42,19 @@ class Backbone(nn.Module):
             s = s.scatter(1, exclude, float("-inf"))
         return s.topk(k, dim=1).indices
 
-    # Optional hook (duck-typed): `prepare_items(tables, cache_dir)` is called once before training
-    # by methods that build the backbone, for models that need item content (e.g. TIGER's IDs).
+    # Optional hook (duck-typed): `prepare_items(tables, cache_dir) -> dict` is called once before
+    # training by methods that build the backbone, for models that need item content (e.g. TIGER's
+    # IDs); it returns facts ({name: {...}}) that the caller records with `write_facts`.
+    generative = False  # True: ranks by decoding item IDs from an encoder memory (TIGER's public hooks)
 
     def fit_statistics(self, train_interactions) -> None:
         """Hook for count-based models; called once with the training interactions."""
+
+
+def write_facts(run_dir: str | Path, facts: dict | None) -> None:
+    """Save each entry of a backbone's facts as <run dir>/<name>.json ({name: value})."""
+    for name, value in (facts or {}).items():
+        Path(run_dir, f"{name}.json").write_text(json.dumps({name: value}, indent=1))
 
 
 def build_backbone(cfg: DictConfig, n_items: int, n_users: int, profile_cards: list[int], max_len: int) -> Backbone:

@@ -6,7 +6,6 @@ filter invalidates it, and a second load skips parsing entirely.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from ..retrieval.keys import cache_key
 from .errors import BadRowLog
 from .sources import get_source
 from .tables import Tables, build_tables
@@ -26,17 +26,10 @@ CACHE_FORMAT = 2  # bump when the table layout changes
 
 
 def _cache_key(cfg: DictConfig, paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    h.update(f"format={CACHE_FORMAT}".encode())
     pre = OmegaConf.to_container(cfg, resolve=True)
     pre.pop("dir", None)
     pre.pop("cache", None)
-    h.update(json.dumps(pre, sort_keys=True, default=str).encode())
-    for p in paths:
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
+    return cache_key(f"format={CACHE_FORMAT}", pre, length=16, files=paths)
 
 
 def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:

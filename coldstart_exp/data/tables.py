@@ -8,6 +8,7 @@ Conventions (relied upon everywhere downstream):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,18 @@ class Tables:
             codes.append(c)
             cards.append(len(cat.categories) + 1)
         return np.stack(codes, 1), cards
+
+    def item_texts(self) -> list[str]:
+        """Index i -> the text that describes item i, for every text encoder and prompt (index 0 =
+        padding, ""). Sources compose title, brand, categories, price / genres, year into `text`;
+        the title stands in when an item has no text, "unknown item" when it has neither."""
+        texts, titles = self.items["text"].astype(str).tolist(), self.items["title"].astype(str).tolist()
+        return [""] + [t if t.strip() else (ti if ti.strip() else "unknown item")
+                       for t, ti in zip(texts[1:], titles[1:])]
+
+    def item_titles(self, max_chars: int = 80) -> list[str]:
+        """Index i -> item i's title on one line, cut to `max_chars` (what prompts list; 0 = "[PAD]")."""
+        return [re.sub(r"\s+", " ", t).strip()[:max_chars] for t in self.items["title"].astype(str).tolist()]
 
 
 def k_core(inter: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict]:

@@ -20,17 +20,18 @@ def hits_matrix(topk: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ((topk.unsqueeze(-1) == targets.unsqueeze(1)) & (targets.unsqueeze(1) >= 0)).any(-1)
 
 
-def ranking_metrics(hits: torch.Tensor, n_targets: torch.Tensor, ks: list[int], names=METRICS) -> dict[str, torch.Tensor]:
-    """Per-user metric values {"ndcg@10": (B,), ...} from a (B, Kmax) hit matrix."""
-    hits = hits.float()
+def ranking_metrics(hits: torch.Tensor, n_targets: torch.Tensor, ks: list[int], names=METRICS,
+                    dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Per-user metric values {"ndcg@10": (B,), ...} from a (B, Kmax) hit matrix, computed in `dtype`."""
+    hits = hits.to(dtype)
     kmax = hits.shape[1]
-    pos = torch.arange(1, kmax + 1, device=hits.device, dtype=torch.float32)
+    pos = torch.arange(1, kmax + 1, device=hits.device, dtype=dtype)
     discount = 1.0 / torch.log2(pos + 1)
     cum_hits = hits.cumsum(1)
     dcg = (hits * discount).cumsum(1)
     idcg = discount.cumsum(0)
-    first = torch.where(hits.any(1), hits.argmax(1).float() + 1, torch.full_like(n_targets, float("inf"), dtype=torch.float32))
-    n_t = n_targets.float().clamp(min=1)
+    first = torch.where(hits.any(1), hits.argmax(1).to(dtype) + 1, torch.full_like(n_targets, float("inf"), dtype=dtype))
+    n_t = n_targets.to(dtype).clamp(min=1)
     out = {}
     for k in ks:
         if k > kmax:

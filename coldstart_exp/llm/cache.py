@@ -11,7 +11,6 @@ revision or decoding setting never reads a stale answer.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..retrieval.keys import cache_key
 from .backends.base import LLMBackend, Prompt
 from .params import GenerationParams
 
@@ -33,7 +33,8 @@ MODES = ("use", "refresh", "off")
 
 
 def make_key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    """Full sha256 of the parts (`cache_key`'s default), so existing cache entries keep their keys."""
+    return cache_key(*parts)
 
 
 class LLMCache:

@@ -10,13 +10,13 @@ literal brace (e.g. JSON examples).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..retrieval.keys import cache_key
 
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "conf" / "prompts"
 
@@ -38,8 +38,8 @@ class PromptTemplate:
 
     @property
     def version_key(self) -> str:
-        blob = json.dumps([self.system, self.user, self.few_shot, self.prefix], sort_keys=True)
-        return f"{self.name}@{self.version}:{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+        h = cache_key([self.system, self.user, self.few_shot, self.prefix], algo="sha1", length=8)
+        return f"{self.name}@{self.version}:{h}"
 
     def render(self, **variables: Any) -> list[dict]:
         """Chat messages; the backend applies the model's chat template."""

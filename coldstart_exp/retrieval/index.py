@@ -1,4 +1,4 @@
-"""faiss indexes: exact inner product (flat) and HNSW, CPU by default.
+"""faiss indexes: exact inner product (flat) and HNSW, CPU by default; and faiss k-means.
 
 Why a wrapper: methods want "k nearest items by id", saved next to the run
 and reloaded, without caring whether faiss runs on CPU or GPU. Positions are
@@ -110,7 +110,8 @@ def _maybe_gpu(fi: FaissIndex, device: str) -> FaissIndex:
 def build_index(vectors: np.ndarray, kind: str = "flat", metric: str = "ip", ids: np.ndarray | None = None,
                 hnsw_m: int = 32, ef_construction: int = 40, ef_search: int = 64, device: str = "cpu",
                 cfg: Any = None) -> FaissIndex:
-    """Build a flat (exact) or HNSW index over ``vectors``; ``cfg`` (``llm.index``) overrides the knobs."""
+    """Build a flat (exact) or HNSW index over ``vectors``; ``cfg`` (a mapping with kind, metric,
+    hnsw_m, ef_construction, ef_search, device) overrides the knobs."""
     if cfg is not None:
         g = cfg.get
         kind, hnsw_m = g("kind", kind), int(g("hnsw_m", hnsw_m))
@@ -138,3 +139,15 @@ def build_index(vectors: np.ndarray, kind: str = "flat", metric: str = "ip", ids
         params = {"hnsw_m": int(hnsw_m), "ef_construction": int(ef_construction), "ef_search": int(ef_search)}
     idx.add(x)
     return _maybe_gpu(FaissIndex(idx, kind, metric, d, ids, "cpu", params), device)
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0, niter: int = 25, spherical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (n,), centroids (k, d)) of faiss k-means on ``x``, seeded; ``spherical`` keeps the
+    centroids on the unit sphere (for L2-normalised inputs)."""
+    f = _faiss()
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    km = f.Kmeans(x.shape[1], int(k), niter=int(niter), seed=int(seed), spherical=spherical, verbose=False,
+                  min_points_per_centroid=1, max_points_per_centroid=100000)
+    km.train(x)
+    _, labels = km.index.search(x, 1)
+    return labels[:, 0].astype(np.int64), np.asarray(km.centroids, dtype=np.float32)

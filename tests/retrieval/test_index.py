@@ -72,3 +72,13 @@ def test_cfg_overrides():
     x = np.random.default_rng(1).normal(size=(50, 8)).astype(np.float32)
     fi = build_index(x, cfg=OmegaConf.create({"kind": "hnsw", "hnsw_m": 8, "ef_search": 20}))
     assert fi.kind == "hnsw" and fi.params["hnsw_m"] == 8 and fi.index.hnsw.efSearch == 20
+
+
+def test_kmeans_is_seeded_and_spherical(clustered):
+    from coldstart_exp.retrieval import kmeans
+
+    a_lab, a_cent = kmeans(clustered, 20, seed=3, spherical=True)
+    b_lab, b_cent = kmeans(clustered, 20, seed=3, spherical=True)
+    assert np.array_equal(a_lab, b_lab) and np.array_equal(a_cent, b_cent)
+    assert a_lab.shape == (len(clustered),) and set(a_lab.tolist()) <= set(range(20))
+    assert np.allclose(np.linalg.norm(a_cent, axis=1), 1.0, atol=1e-4)

@@ -10,7 +10,7 @@ from coldstart_exp.llm import LLMCache
 from coldstart_exp.llm.backends.fake import ScriptedBackend
 from coldstart_exp.llm.cache import CachedLLM
 from coldstart_exp.methods.scoter import gvm
-from coldstart_exp.methods.scoter.text import HashEncoder, ItemIndex, item_texts, item_titles
+from coldstart_exp.retrieval import HashEncoder, build_index
 
 GCFG = OmegaConf.create({"prompt": "scoter_generate", "users": 20, "n_chains": 2, "temperature": 0.9, "top_p": 0.95,
                          "repetition_penalty": 1.0, "max_new_tokens": 40, "history_items": 10, "recall_k": 20,
@@ -25,14 +25,18 @@ def _script(rendered, params):
     return f"1. {opener} {g} titles.\n2. Their taste is steady.\n3. Next: a {g} item"
 
 
+def _index(item_emb):
+    return build_index(item_emb[1:], "flat", ids=np.arange(1, len(item_emb)))
+
+
 def _llm(tmp_path):
     return CachedLLM(ScriptedBackend(_script), LLMCache(tmp_path / "llm", mode="use"))
 
 
 def test_gvm_only_uses_history_before_validation_item(synth, tmp_path):
     tables, split = synth
-    titles, enc = item_titles(tables), HashEncoder()
-    index = ItemIndex(enc.encode(item_texts(tables)))
+    titles, enc = tables.item_titles(), HashEncoder()
+    index = _index(enc.encode(tables.item_texts()))
     llm = _llm(tmp_path)
     mined = gvm.run_gvm(llm, enc, index, split.valid, titles, GCFG, tmp_path / "a", "item")
     prompts = llm.backend.seen
@@ -53,8 +57,8 @@ def test_gvm_only_uses_history_before_validation_item(synth, tmp_path):
 
 def test_gvm_output_does_not_depend_on_test_items(synth, tmp_path):
     tables, split = synth
-    titles, enc = item_titles(tables), HashEncoder()
-    index = ItemIndex(enc.encode(item_texts(tables)))
+    titles, enc = tables.item_titles(), HashEncoder()
+    index = _index(enc.encode(tables.item_texts()))
     a = gvm.run_gvm(_llm(tmp_path / "1"), enc, index, split.valid, titles, GCFG, tmp_path / "a", "item")
     poisoned = copy.deepcopy(split)
     rng = np.random.default_rng(1)
@@ -66,8 +70,8 @@ def test_gvm_output_does_not_depend_on_test_items(synth, tmp_path):
 
 def test_validate_scores_against_the_validation_item(synth):
     tables, split = synth
-    texts, enc = item_texts(tables), HashEncoder()
-    index = ItemIndex(enc.encode(texts))
+    texts, enc = tables.item_texts(), HashEncoder()
+    index = _index(enc.encode(texts))
     test_by_user = {int(u): int(t[0]) for u, t in zip(split.tests["test"].users, split.tests["test"].targets)}
     r = next(i for i, u in enumerate(split.valid.users)
              if test_by_user[int(u)] != int(split.valid.targets[i][0]))

@@ -40,7 +40,20 @@ def test_closed_gate_decodes_like_tiger():
     model = ScoterTIGER(tg, StepFusion(16, 12, 3, heads=2, dropout=0.0, gate="closed")).eval()
     b = _batch()
     assert torch.equal(model.topk(b, 5), tg.topk({"seq": b["seq"], "user": b["user"]}, 5))
-    assert "_memory" not in vars(tg)  # the swap is undone
+
+
+def test_steps_line_up_with_rows_across_decode_chunks():
+    """The fused memory of each decode chunk reads the steps of that chunk's rows."""
+    tg = _tiger()
+    model = ScoterTIGER(tg, StepFusion(16, 12, 3, heads=2, dropout=0.0, gate="open")).eval()
+    with torch.no_grad():
+        for p in model.fusion.proj.parameters():
+            p.mul_(50)
+    b = _batch()
+    tg.decode_batch = 2  # 5 rows -> chunks of 2, 2, 1
+    whole = model.topk(b, 5)
+    one_by_one = torch.cat([model.topk({k: v[r:r + 1] for k, v in b.items()}, 5) for r in range(len(b["seq"]))])
+    assert torch.equal(whole, one_by_one)
 
 
 def test_open_gate_changes_decoding_and_trains():

@@ -126,3 +126,16 @@ def test_real_amazon_beauty_loads(cfg_factory):
     assert (t.n_users, t.n_items, len(t.interactions)) == (22363, 12101, 198502)
     assert t.report["bad_rows"]["skipped_rows"] == 0 and t.report["kcore"]["removed_interactions"] == 0
     assert (t.items.title.iloc[1:] != "").sum() >= 12094
+
+
+def test_item_texts_one_rule_with_fallbacks(cfg_factory):
+    cfg = cfg_factory("data=ml100k")
+    t = load_tables(cfg.data, cfg.paths.cache_dir)
+    texts = t.item_texts()
+    assert len(texts) == t.n_items + 1 and texts[0] == "" and texts[1] == t.items.loc[1, "text"]
+    assert "Genres:" in texts[1] and t.item_titles()[0] == "[PAD]"
+    t.items.loc[1, "text"], t.items.loc[2, "text"], t.items.loc[2, "title"] = " ", "", ""
+    texts = t.item_texts()
+    assert texts[1] == t.items.loc[1, "title"] and texts[2] == "unknown item"
+    t.items.loc[3, "title"] = "A  very\nlong title " * 10
+    assert t.item_titles(max_chars=20)[3] == "A very long title A "

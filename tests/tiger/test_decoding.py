@@ -51,14 +51,12 @@ def test_beam_search_returns_only_valid_distinct_items(make_tiger):
 def _logprob(m, batch, r, item):
     """log p(ID of item) under teacher forcing (softmax over each level's codes)."""
     sub = {"seq": batch["seq"][r:r + 1], "user": batch["user"][r:r + 1]}
-    memory, valid = m._memory(sub["seq"], sub["user"], causal=m.causal)
-    tgt = torch.tensor([[item]])
-    h = m.net.decode(m._dec_inputs(tgt), torch.arange(m.depth), torch.ones(m.depth, m.depth).tril().bool(),
-                     memory, valid[:, None, None, :])[0, 0]
+    memory, valid = m.encode_history(sub["seq"], sub["user"])
+    h = m.decode_targets(memory, valid, torch.tensor([item]))[0]
     node, total = 0, 0.0
     for lvl in range(m.depth):
         n = m.sizes[lvl]
-        logits = m._level_logits(h[lvl], lvl)
+        logits = m.level_logits(h[lvl], lvl)
         assert logits.shape == (n,)
         code = int(m.sem[item, lvl])
         assert int(m.trie_child[node, code]) > 0

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from coldstart_exp.backbones.tiger import semantic_ids as sid
+from coldstart_exp.data.tables import Tables
+from coldstart_exp.retrieval import TextEncoder
 
 ROOT = Path(__file__).resolve().parents[2]
 RQ = dict(hidden=[16], latent=8, levels=3, codes=8, beta=0.25, steps=60, batch_size=64, lr=3e-3,
@@ -21,14 +23,14 @@ def test_semantic_ids_are_unique_and_cached(tmp_path, monkeypatch):
     n = 50
     items = pd.DataFrame({"title": ["[PAD]"] + [f"item {i}" for i in range(n)],
                           "text": [""] + [f"item {i} text" for i in range(n)]})
-    tables = SimpleNamespace(name="tiny", items=items)
+    tables = SimpleNamespace(name="tiny", items=items, item_texts=lambda: Tables.item_texts(tables))
     calls = []
 
-    def fake_encode(texts, path=None, batch_size=64):
+    def fake_encode(self, texts, progress=False):
         calls.append(len(texts))
         return np.random.RandomState(0).randn(len(texts), 12).astype(np.float32)
 
-    monkeypatch.setattr(sid, "encode_texts", fake_encode)
+    monkeypatch.setattr(TextEncoder, "encode_raw", fake_encode)
     ids, rep = sid.build_semantic_ids(tables, tmp_path, RQ, {"path": None})
     assert ids.shape == (n + 1, 4) and (ids[0] == -1).all()
     assert len(np.unique(ids[1:], axis=0)) == n and not rep["cached"]
@@ -57,3 +59,12 @@ def test_cli_end_to_end_on_synthetic(tmp_path):
     assert (out / "buckets.csv").exists()
     tok = json.loads((out / "tiger_tokenizer.json").read_text())["tiger_tokenizer"]
     assert tok["collision_rate"] < 1.0 and len(tok["utilisation"]) == 3
+
+
+def test_backbone_facts_are_returned_and_written_by_the_caller(tmp_path):
+    from coldstart_exp.backbones import write_facts
+
+    write_facts(tmp_path, {"tiger_tokenizer": {"collision_rate": 0.1}})
+    write_facts(tmp_path, None)  # backbones without facts
+    assert json.loads((tmp_path / "tiger_tokenizer.json").read_text()) == {"tiger_tokenizer": {"collision_rate": 0.1}}
+    assert [p.name for p in tmp_path.iterdir()] == ["tiger_tokenizer.json"]

@@ -13,9 +13,7 @@ prefix separately (optionally at most `max_prefixes` sampled per batch).
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,6 +29,8 @@ PAD, BOS, USER0 = 0, 1, 2
 
 
 class TIGER(Backbone):
+    generative = True  # ranks by decoding item IDs from an encoder memory (hooks below), not by item scores
+
     def __init__(self, n_items: int, n_users: int, max_len: int, d_model: int = 128, enc_layers: int = 4,
                  dec_layers: int = 4, heads: int = 6, head_dim: int = 64, ffn: int = 1024, dropout: float = 0.1,
                  user_buckets: int = 2000, user_token: bool = True, encoder_attention: str = "causal", max_prefixes: int | None = None,
@@ -59,15 +59,17 @@ class TIGER(Backbone):
         self.facts: dict = {}
 
     # -- items -------------------------------------------------------------------------------
-    def prepare_items(self, tables, cache_dir: str) -> None:
-        """Semantic IDs (cached per data set) and the prefix trie; called once before training."""
+    def prepare_items(self, tables, cache_dir: str) -> dict:
+        """Semantic IDs (cached per data set) and the prefix trie; called once before training.
+        Returns the tokenizer facts ({"tiger_tokenizer": {...}}) for the caller to record."""
         ids, report = build_semantic_ids(tables, cache_dir, self.rqvae_cfg, self.encoder_cfg,
                                          seed=int(self.rqvae_cfg.get("seed", 0)))
         self.set_semantic_ids(ids)
         self.facts = {"tiger_tokenizer": {k: report[k] for k in (
             "utilisation", "collision_rate", "max_collisions", "distinct_prefixes", "recon_first", "recon_last",
             "dead_code_resets", "fit_s", "encode_s", "cached", "dir") if k in report}}
-        _write_run_facts(self.facts)
+        log.info("TIGER tokenizer: %s", self.facts["tiger_tokenizer"])
+        return self.facts
 
     def set_semantic_ids(self, ids: np.ndarray) -> None:
         """(n_items + 1, depth) IDs, row 0 = padding; builds the trie over items 1..n."""
@@ -88,20 +90,27 @@ class TIGER(Backbone):
         if not len(self.sem):
             raise RuntimeError("TIGER needs semantic IDs: call backbone.prepare_items(tables, cache_dir) first")
 
-    # -- encoder -----------------------------------------------------------------------------
-    def _tokens(self, items: torch.Tensor) -> torch.Tensor:
+    # -- public hooks (methods that wrap TIGER, e.g. SCoTER, use these) -------------------------
+    @property
+    def d_model(self) -> int:
+        return self.net.tok.embedding_dim
+
+    def item_tokens(self, items: torch.Tensor) -> torch.Tensor:
         """(..., ) item ids -> (..., depth) code tokens (0 for padding items)."""
         off = self.code_base + torch.arange(self.depth, device=items.device) * self.width
         return torch.where((items > 0).unsqueeze(-1), self.sem[items] + off, PAD)
 
-    def _memory(self, seq: torch.Tensor, user: torch.Tensor, causal: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encoder states (B, 1 + L*depth, d) and the key-validity mask (B, 1 + L*depth)."""
+    def encode_history(self, seq: torch.Tensor, user: torch.Tensor,
+                       causal: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder memory (B, 1 + L*depth, d) of [user] + the history's ID tokens, and its key-validity
+        mask (B, 1 + L*depth); `causal` defaults to the configured encoder attention."""
+        causal = self.causal if causal is None else causal
         B, L = seq.shape
         D = self.depth
         user_tok = USER0 + (user.long() * 2654435761) % self.user_buckets  # Knuth multiplicative hash
         if not self.user_token:  # ablation: one shared token instead of the user's bucket
             user_tok = torch.full_like(user_tok, USER0)
-        tokens = torch.cat([user_tok.unsqueeze(1), self._tokens(seq).reshape(B, L * D)], 1)
+        tokens = torch.cat([user_tok.unsqueeze(1), self.item_tokens(seq).reshape(B, L * D)], 1)
         order = ((seq > 0).long().cumsum(1) - 1).clamp(min=0)  # item position from the first real item
         pos = (1 + order.unsqueeze(-1) * D + torch.arange(D, device=seq.device)).reshape(B, L * D)
         pos = torch.cat([torch.zeros(B, 1, dtype=torch.long, device=seq.device), pos], 1)
@@ -113,21 +122,31 @@ class TIGER(Backbone):
             mask = (mask & tri) | torch.eye(S, dtype=torch.bool, device=seq.device)
         return self.net.encode(tokens, pos.clamp(max=self.net.enc_pos.num_embeddings - 1), mask), valid
 
-    # -- training ----------------------------------------------------------------------------
-    def _level_logits(self, h: torch.Tensor, level: int) -> torch.Tensor:
+    def level_logits(self, h: torch.Tensor, level: int) -> torch.Tensor:
+        """Logits over the codes of ID level `level` from decoder states h (..., d)."""
         w = self.net.head.weight[level * self.width: level * self.width + self.sizes[level]]
         return h @ w.T
 
-    def _id_loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def id_loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """h (N, depth, d) decoder states, targets (N,) items: mean CE over the ID levels."""
         codes = self.sem[targets]
-        return sum(F.cross_entropy(self._level_logits(h[:, lvl], lvl), codes[:, lvl])
+        return sum(F.cross_entropy(self.level_logits(h[:, lvl], lvl), codes[:, lvl])
                    for lvl in range(self.depth)) / self.depth
 
-    def _dec_inputs(self, targets: torch.Tensor) -> torch.Tensor:
+    def decoder_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: [BOS, tok_0, ..., tok_{depth-2}] of each target item."""
-        tok = self._tokens(targets)
+        tok = self.item_tokens(targets)
         return torch.cat([torch.full_like(tok[..., :1], BOS), tok[..., :-1]], -1)
+
+    def decode_targets(self, memory: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced decoder states (N, depth, d) of one target item per memory row, attending to
+        every valid memory key; `id_loss(h, targets)` / `level_logits` turn them into loss / logits."""
+        D = self.depth
+        causal_dec = torch.ones(D, D, dtype=torch.bool, device=memory.device).tril()
+        return self.net.decode(self.decoder_inputs(targets), torch.arange(D, device=memory.device), causal_dec,
+                               memory, valid[:, None, None, :])
+
+    # -- training ----------------------------------------------------------------------------
 
     def loss(self, batch: dict) -> torch.Tensor:
         self._check_ready()
@@ -137,15 +156,15 @@ class TIGER(Backbone):
         dpos = torch.arange(D, device=seq.device)
         causal_dec = torch.ones(D, D, dtype=torch.bool, device=seq.device).tril()
         if self.causal:
-            memory, valid = self._memory(seq, user, causal=True)
+            memory, valid = self.encode_history(seq, user, causal=True)
             T, S = L * D, memory.shape[1]
             blk = torch.arange(T, device=seq.device) // D  # decoder token -> its target position t
             key_item = torch.cat([torch.full((1,), -1, device=seq.device), torch.arange(S - 1, device=seq.device) // D])
             cross = (key_item[None, :] <= blk[:, None])[None, None] & valid[:, None, None, :]
             # (B, L, D) decoder tokens: self-attention stays inside each target's block (like beams)
-            h = self.net.decode(self._dec_inputs(pos), dpos, causal_dec, memory, cross)
+            h = self.net.decode(self.decoder_inputs(pos), dpos, causal_dec, memory, cross)
             keep = pos > 0
-            return self._id_loss(h[keep], pos[keep])
+            return self.id_loss(h[keep], pos[keep])
         b, t = (pos > 0).nonzero(as_tuple=True)  # one sample per prefix
         if self.max_prefixes and len(b) > self.max_prefixes:
             pick = torch.randperm(len(b), device=seq.device)[: self.max_prefixes]
@@ -153,10 +172,10 @@ class TIGER(Backbone):
         src = torch.arange(L, device=seq.device)[None, :] - (L - 1 - t)[:, None]
         pref = torch.where(src >= 0, seq[b[:, None], src.clamp(min=0)], 0)
         pref = pref[:, (pref > 0).any(0)]  # drop all-padding columns
-        memory, valid = self._memory(pref, user[b], causal=False)
+        memory, valid = self.encode_history(pref, user[b], causal=False)
         targets = pos[b, t]
-        h = self.net.decode(self._dec_inputs(targets), dpos, causal_dec, memory, valid[:, None, None, :])
-        return self._id_loss(h, targets)
+        h = self.net.decode(self.decoder_inputs(targets), dpos, causal_dec, memory, valid[:, None, None, :])
+        return self.id_loss(h, targets)
 
     # -- decoding ----------------------------------------------------------------------------
     def _trie_for(self, candidates: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,19 +191,26 @@ class TIGER(Backbone):
 
     @torch.no_grad()
     def generate(self, batch: dict, beam: int, item_ok: torch.Tensor | None = None,
-                 candidates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 candidates: torch.Tensor | None = None, memory_fn=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Constrained beam search: (B, beam) item ids (0 = no valid beam) and log-probabilities, best
-        first. `item_ok` (B, n_items + 1) bool filters the leaves; `candidates` restricts the trie."""
+        first. `item_ok` (B, n_items + 1) bool filters the leaves; `candidates` restricts the trie;
+        `memory_fn(memory, valid, rows)` may replace the encoder memory of the batch rows `rows`
+        (a slice) before decoding (e.g. SCoTER's fused memory)."""
         self._check_ready()
         child, leaf = self._trie_for(candidates)
         seq, user = batch["seq"], batch["user"]
-        outs = [self._beam(seq[i:i + self.decode_batch], user[i:i + self.decode_batch], beam, child, leaf,
-                           None if item_ok is None else item_ok[i:i + self.decode_batch])
-                for i in range(0, len(seq), self.decode_batch)]
+        outs = []
+        for i in range(0, len(seq), self.decode_batch):
+            rows = slice(i, i + self.decode_batch)
+            fn = None if memory_fn is None else (lambda m, v, rows=rows: memory_fn(m, v, rows))
+            outs.append(self._beam(seq[rows], user[rows], beam, child, leaf,
+                                   None if item_ok is None else item_ok[rows], fn))
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
-    def _beam(self, seq, user, beam, child, leaf, item_ok):
-        memory, valid = self._memory(seq, user, causal=self.causal)
+    def _beam(self, seq, user, beam, child, leaf, item_ok, memory_fn=None):
+        memory, valid = self.encode_history(seq, user)
+        if memory_fn is not None:
+            memory = memory_fn(memory, valid)
         B, D, dev = seq.shape[0], self.depth, seq.device
         cross = valid[:, None, None, :]
         node = torch.zeros(B, 1, dtype=torch.long, device=dev)
@@ -194,7 +220,7 @@ class TIGER(Backbone):
             w, n = node.shape[1], self.sizes[lvl]
             mask = torch.ones(lvl + 1, lvl + 1, dtype=torch.bool, device=dev).tril()
             h = self.net.decode(toks, torch.arange(lvl + 1, device=dev), mask, memory, cross)[:, :, -1]
-            logp = self._level_logits(h, lvl).float().log_softmax(-1)  # (B, w, n)
+            logp = self.level_logits(h, lvl).float().log_softmax(-1)  # (B, w, n)
             nxt = child[node][..., :n].long()  # (B, w, n)
             ok = nxt >= 0
             if lvl == D - 1 and item_ok is not None:
@@ -211,13 +237,13 @@ class TIGER(Backbone):
         return items, score
 
     def topk(self, batch: dict, k: int, exclude: torch.Tensor | None = None,
-             candidates: torch.Tensor | None = None) -> torch.Tensor:
+             candidates: torch.Tensor | None = None, memory_fn=None) -> torch.Tensor:
         item_ok = None
         if exclude is not None and exclude.numel():
             item_ok = torch.ones(len(exclude), self.n_items + 1, dtype=torch.bool, device=exclude.device)
             item_ok.scatter_(1, exclude, False)
             item_ok[:, 0] = False
-        items, _ = self.generate(batch, max(self.beam_size, k), item_ok, candidates)
+        items, _ = self.generate(batch, max(self.beam_size, k), item_ok, candidates, memory_fn)
         return items[:, :k]
 
     def scores(self, batch: dict) -> torch.Tensor:
@@ -228,15 +254,3 @@ class TIGER(Backbone):
         out[:, 0] = float("-inf")
         return out
 
-
-def _write_run_facts(facts: dict) -> None:
-    """Log tokenizer facts and, inside a Hydra run, save them as <run dir>/tiger_tokenizer.json."""
-    log.info("TIGER tokenizer: %s", facts["tiger_tokenizer"])
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        out = Path(HydraConfig.get().runtime.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "tiger_tokenizer.json").write_text(json.dumps(facts, indent=1))
-    except (ValueError, ImportError):  # not inside a Hydra run
-        pass

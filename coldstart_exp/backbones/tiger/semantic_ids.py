@@ -2,12 +2,13 @@
 
 Items whose RQ-VAE codes coincide get a 4th token 0, 1, 2, ... (in item order), so every item has a
 unique ID. The result is saved under `<cache_dir>/tiger/<dataset>-<hash>/` (hash of the item texts
-and every setting that changes the codes) and reused by later runs.
+and every setting that changes the codes) and reused by later runs. Item text is
+`Tables.item_texts()`, embedded by the shared `coldstart_exp.retrieval.TextEncoder` (whose
+embedding cache keeps the vectors across RQ-VAE settings).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...retrieval import TextEncoder, cache_key
 from .rqvae import fit_rqvae
-from .text import encode_texts, item_texts
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +45,19 @@ def _plain(d) -> dict:
     return {k: OmegaConf.to_container(v) if OmegaConf.is_config(v) else v for k, v in dict(d).items()}
 
 
-def _hash(texts: list[str], settings: dict) -> str:
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for t in texts:
-        h.update(t.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:12]
+def encode_items(texts: list[str], encoder: dict, cache_dir: str | Path, namespace: str) -> np.ndarray:
+    """(N, D) L2-normalised embeddings of `texts`, through the shared encoder and its embedding cache."""
+    enc = TextEncoder(encoder.get("path"), int(encoder.get("batch_size", 64)), "cpu", normalize=True,
+                      cache_dir=cache_dir)
+    return enc.encode_list(texts, namespace)
 
 
 def build_semantic_ids(tables, cache_dir: str | Path, rqvae: dict, encoder: dict, seed: int = 0) -> tuple[np.ndarray, dict]:
     """(n_items + 1, levels + 1) semantic IDs (row 0 = padding, -1) and the tokenizer report."""
     rqvae, encoder = _plain(rqvae), _plain(encoder)
-    texts = item_texts(tables.items)
+    texts = tables.item_texts()[1:]
     settings = {"rqvae": dict(rqvae), "encoder": {k: encoder.get(k) for k in ("path",)}, "seed": seed, "v": 1}
-    folder = Path(cache_dir) / "tiger" / f"{tables.name}-{_hash(texts, settings)}"
+    folder = Path(cache_dir) / "tiger" / f"{tables.name}-{cache_key(settings, texts, length=12)}"
     ids_p, rep_p = folder / "semantic_ids.npy", folder / "report.json"
     if ids_p.exists() and rep_p.exists():
         report = json.loads(rep_p.read_text())
@@ -65,15 +65,10 @@ def build_semantic_ids(tables, cache_dir: str | Path, rqvae: dict, encoder: dict
         log.info("TIGER: semantic IDs reused from %s", folder)
         return np.load(ids_p), report
     folder.mkdir(parents=True, exist_ok=True)
-    emb_p = folder.parent / f"{tables.name}-emb-{_hash(texts, settings['encoder'])}.npy"  # shared by settings
     t0 = time.perf_counter()
-    if emb_p.exists():
-        emb = np.load(emb_p)
-    else:
-        emb = encode_texts(texts, encoder.get("path"), int(encoder.get("batch_size", 64)))
-        np.save(emb_p, emb)
+    emb = encode_items(texts, encoder, cache_dir, tables.name)  # cached per data set, shared by settings
     if len(emb) != len(texts):
-        raise ValueError(f"{emb_p}: {len(emb)} embeddings for {len(texts)} items")
+        raise ValueError(f"{len(emb)} embeddings for {len(texts)} items of {tables.name}")
     t1 = time.perf_counter()
     codes, report = fit_rqvae(emb, seed=seed, **{k: v for k, v in rqvae.items() if k != "seed"})
     ids, stats = add_collision_token(codes)

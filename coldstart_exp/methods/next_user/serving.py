@@ -1,36 +1,20 @@
 """Serving path: cold-item embeddings in a faiss index (inner product), queried by user embeddings.
 
 `kind="hnsw"` is the paper's approximate index; `kind="flat"` is exact search, for checking.
-Built with the project's `coldstart_exp.retrieval.build_index`.
+Built with the project's `coldstart_exp.retrieval.build_index` (ids = item ids).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...retrieval import build_index
+from ...retrieval import FaissIndex, build_index
 
 
-class ItemIndex:
-    """Item-id-returning wrapper of `build_index` that caps k at the number of items."""
-
-    def __init__(self, vectors: np.ndarray, ids: np.ndarray, kind: str = "hnsw", hnsw_m: int = 32,
-                 ef_construction: int = 40, ef_search: int = 64):
-        if kind not in ("hnsw", "flat"):
-            raise ValueError(f"method.index.kind must be 'hnsw' or 'flat', got {kind!r}")
-        self.ids, self.kind = np.asarray(ids), kind
-        self.index = build_index(vectors, kind=kind, metric="ip", ids=self.ids, hnsw_m=hnsw_m,
-                                 ef_construction=ef_construction, ef_search=ef_search)
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, item ids) of the top-k per query; ids are -1 where fewer than k were found."""
-        return self.index.search(queries, min(k, len(self.ids)))
-
-
-def topk_excluding(index: ItemIndex, queries: np.ndarray, k: int, seen: list[np.ndarray]) -> np.ndarray:
+def topk_excluding(index: FaissIndex, queries: np.ndarray, k: int, seen: list[np.ndarray]) -> np.ndarray:
     """(Q, k) item ids, best first, skipping each query's `seen` items (padded with 0)."""
     extra = max((len(s) for s in seen), default=0)
-    _, ids = index.search(queries, k + extra)
+    _, ids = index.search(queries, min(k + extra, index.ntotal))
     out = np.zeros((len(queries), k), np.int64)
     for r, row in enumerate(ids):
         keep = row[(row >= 0) & ~np.isin(row, seen[r])][:k] if len(seen[r]) else row[row >= 0][:k]
@@ -43,7 +27,7 @@ def agreement_at(vectors: np.ndarray, queries: np.ndarray, k: int, **index_kw) -
     reaches the exact k-th score (tie-aware, so equal-score items count as equally right)."""
     ids = np.arange(len(vectors))
     k = min(k, len(vectors))
-    _, approx = ItemIndex(vectors, ids, "hnsw", **index_kw).search(queries, k)
+    _, approx = build_index(vectors, "hnsw", ids=ids, **index_kw).search(queries, k)
     exact = queries.astype(np.float32) @ vectors.astype(np.float32).T
     kth = -np.sort(-exact, axis=1)[:, k - 1: k]
     got = np.take_along_axis(exact, np.clip(approx, 0, None), 1) >= kth - 1e-5

@@ -8,8 +8,6 @@ stress tests use exactly this function, so teacher, student and encoder see the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ...llm import PromptTemplate, load_template
+from ...retrieval import cache_key
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,9 @@ class ChainSpec:
         return len(self.steps)
 
     def key(self) -> str:
-        blob = json.dumps([[s.name, s.question, s.labels, s.genres] for s in self.steps]
-                          + [self.teacher.version_key, self.student.version_key, dict(self.teacher.meta),
-                             dict(self.student.meta)], sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:10]
+        return cache_key([[s.name, s.question, s.labels, s.genres] for s in self.steps]
+                         + [self.teacher.version_key, self.student.version_key, dict(self.teacher.meta),
+                            dict(self.student.meta)], algo="sha1", length=10)
 
     # -- teacher prompt pieces ---------------------------------------------------------------
     def teacher_header(self, profile: str) -> str:

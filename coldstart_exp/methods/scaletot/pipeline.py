@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from ...llm import build_llm, load_template
+from ...retrieval import HashEncoder, cache_key
 from .chain import ChainSpec, profile_texts
-from .scorer import PrefixScorer, build_scorer, embed_texts, hashed_bow
+from .scorer import PrefixScorer, build_scorer, embed_texts
 from .stress import agreement, reorder
 from .teacher import Budget, ToTConfig, chain_stats, reason, run_teacher
 from .transfer import LabelReason, ProfileEncoder, fit_encoder, pca_targets
@@ -201,7 +202,7 @@ class Pipeline:
         params = generation_params(self.cfg.llm, max_new_tokens=int(self.m.get("freeform_tokens", 48)), temperature=0.0)
         texts = self.llm.generate(prompts, params, template_version=tmpl.version_key, desc="scaletot.freeform")
         full = [f"{self.profiles[u]}. {t}" for u, t in zip(users, texts)]
-        vec = embed_texts(self.scorer.model, self.scorer.tok, full) if self.local else hashed_bow(full)
+        vec = embed_texts(self.scorer.model, self.scorer.tok, full) if self.local else HashEncoder(normalize=False).encode(full)
         self.facts["freeform"] = {"users": len(users), "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
                                   "example": texts[0][:200] if texts else ""}
         self._time("freeform", t0)
@@ -210,7 +211,4 @@ class Pipeline:
 
 
 def _ids_hash(x) -> str:
-    import hashlib
-    import json
-
-    return hashlib.sha1(json.dumps(x, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return cache_key(x, algo="sha1", length=12)

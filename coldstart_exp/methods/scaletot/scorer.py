@@ -266,13 +266,3 @@ def embed_texts(model, tok, texts: list[str], batch_size: int = 8) -> np.ndarray
         out.append(((h * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).numpy())
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
-
-def hashed_bow(texts: list[str], dim: int = 64) -> np.ndarray:
-    """Deterministic bag-of-words hashing vector: the model-free stand-in for `embed_texts`."""
-    import zlib
-
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for i, t in enumerate(texts):
-        for w in t.lower().split():
-            out[i, zlib.crc32(w.encode()) % dim] += 1.0
-    return out

@@ -65,8 +65,8 @@ class ScoterModule(RecModule):
 
 def build_model(cfg: DictConfig, backbone, k: int, d_step: int):
     m = cfg.method
-    is_tiger = type(backbone).__name__ == "TIGER"
-    d_model = backbone.net.tok.embedding_dim if is_tiger else backbone.item_emb.embedding_dim
+    is_tiger = getattr(backbone, "generative", False)  # decodes IDs from an encoder memory (TIGER's hooks)
+    d_model = backbone.d_model if is_tiger else backbone.item_emb.embedding_dim
     fusion = StepFusion(d_model, d_step, k, int(m.fusion.heads), float(m.fusion.dropout),
                         bool(m.ablate.step_positions), "open" if not m.ablate.gate else m.fusion.gate,
                         float(m.fusion.gate_bias))

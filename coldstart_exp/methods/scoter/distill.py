@@ -10,7 +10,6 @@ The teacher (LLM) covers at most `llm.max_users` users; `student.py` serves the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...llm import GenerationParams, ParseError, parse_numbered_steps
+from ...retrieval import cache_key
 from .gvm import history_text
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def embed_chains(chains: list[dict], encoder, k: int) -> np.ndarray:
 
 
 def bank_key(*parts) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return cache_key(*parts, algo="sha1", length=12)
 
 
 def save_bank(path: Path, chains: list[dict], R: np.ndarray) -> None:

@@ -74,7 +74,7 @@ def validate(chains: list[dict], valid, encoder, item_index, k: int = 20) -> lis
     if not ok:
         return []
     q = encoder.encode([final_description(c["steps"]) for c in ok])
-    top = item_index.search(q, k)
+    _, top = item_index.search(q, k)
     for c, t in zip(ok, top):
         target = set(int(i) for i in valid.targets[c["row"]])
         c["score"] = len(target & set(t.tolist())) / max(1, len(target))

@@ -12,6 +12,8 @@ from itertools import combinations
 
 import numpy as np
 
+from ...retrieval import kmeans
+
 
 @dataclass
 class MinedPattern:
@@ -26,16 +28,9 @@ class MinedPattern:
 
 def kmeans_types(step_emb: np.ndarray, n_types: int, seed: int = 0, niter: int = 25) -> tuple[np.ndarray, np.ndarray]:
     """(labels, centroids): faiss k-means on L2-normalised step embeddings (spherical), seeded."""
-    import faiss
-
     x = np.ascontiguousarray(step_emb, dtype=np.float32)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    k = int(max(1, min(n_types, len(x))))
-    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=int(seed), spherical=True, verbose=False,
-                      min_points_per_centroid=1, max_points_per_centroid=100000)
-    km.train(x)
-    _, labels = km.index.search(x, 1)
-    return labels[:, 0].astype(np.int64), np.asarray(km.centroids, dtype=np.float32)
+    return kmeans(x, int(max(1, min(n_types, len(x)))), seed=int(seed), niter=niter, spherical=True)
 
 
 def exemplars(steps: list[str], step_emb: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> dict[int, str]:

@@ -18,16 +18,16 @@ import yaml
 from omegaconf import OmegaConf
 
 from ...llm import GenerationParams, LLMCounters, build_llm, load_template
+from ...retrieval import build_encoder, build_index
 from . import distill, gvm
 from .data import StepBank
 from .mining import random_pattern
 from .student import StepStudent, fit_student, predict
-from .text import ItemIndex, build_encoder, item_texts, item_titles
 
 log = logging.getLogger(__name__)
 DOMAINS = {"ml100k": "movie", "amazon_beauty": "beauty product", "synthetic": "item"}
 _LLM_VOLATILE = ("cache", "progress", "num_threads", "batch_size", "score_batch_size", "max_users", "encoder",
-                 "index", "model_cache_dir", "parse_retries", "retry_temperature")
+                 "model_cache_dir", "parse_retries", "retry_temperature")
 
 
 class ScoterPipeline:
@@ -35,8 +35,8 @@ class ScoterPipeline:
         self.cfg, self.m, self.tables, self.split = cfg, cfg.method, tables, split
         self.domain = self.m.domain or DOMAINS.get(cfg.data.name, "item")
         self.root = Path(cfg.paths.cache_dir) / "scoter" / cfg.data.name
-        self.encoder = build_encoder(cfg.llm, cfg.paths.cache_dir, self.m.encoder)
-        self.titles = item_titles(tables)
+        self.encoder = build_encoder(self.m.encoder, (cfg.llm or {}).get("encoder"), cfg.paths.cache_dir)
+        self.titles = tables.item_titles()
         self._llm, self._items = None, None
         self.counters = LLMCounters()
         self.facts: dict = {"timings": {}}
@@ -53,11 +53,16 @@ class ScoterPipeline:
     def item_emb(self) -> np.ndarray:
         if self._items is None:
             t = time.perf_counter()
-            e = self.encoder.encode(item_texts(self.tables))
+            e = self.encoder.encode(self.tables.item_texts())
             e[0] = 0.0
             self._items = e
             self.facts["timings"]["item_text_s"] = round(time.perf_counter() - t, 2)
         return self._items
+
+    def item_index(self):
+        """Exact inner-product index over the item text embeddings; ids are item ids."""
+        e = self.item_emb()
+        return build_index(e[1:], "flat", ids=np.arange(1, len(e)))  # row 0 = padding
 
     def llm_id(self) -> dict:
         c = OmegaConf.to_container(self.cfg.llm, resolve=True)
@@ -75,7 +80,7 @@ class ScoterPipeline:
         d = self.gvm_dir()
         if not (d / "pattern.yaml").exists():
             t = time.perf_counter()
-            gvm.run_gvm(self.llm, self.encoder, ItemIndex(self.item_emb()), self.split.valid, self.titles,
+            gvm.run_gvm(self.llm, self.encoder, self.item_index(), self.split.valid, self.titles,
                         self.m.gvm, d, self.domain)  # the loo validation set only: never the test item
             self.facts["timings"]["gvm_s"] = round(time.perf_counter() - t, 1)
             (d / "llm_counters.json").write_text(json.dumps({**self.counters_dict(), "wall_s": self.facts["timings"]["gvm_s"]}))
