@@ -55,6 +55,27 @@ class Tables:
     def profile_fields(self) -> list[str]:
         return [] if self.users is None else list(self.users.columns)
 
+    def coverage(self) -> dict[str, float | int]:
+        """What the method-specific fields hold: shares of items with text / categories, of users
+        with a profile, and the number of reviews (docs/DATA.md says which method needs which)."""
+        items = self.items.iloc[1:]
+        has_profile = 0.0 if self.users is None or not len(self.users.columns) else float(
+            self.users.notna().any(axis=1).mean())
+        return {"item_text": float((items["text"].str.strip() != "").mean()) if len(items) else 0.0,
+                "item_categories": float(np.mean([len(c) > 0 for c in items["categories"]])) if len(items) else 0.0,
+                "user_profiles": has_profile, "reviews": 0 if self.reviews is None else len(self.reviews)}
+
+    def require(self, method: str, *fields: str) -> None:
+        """Raise a DataError naming the method and the field when the data set has none of it
+        (fields: item_text, item_categories, user_profiles, reviews)."""
+        cov = self.coverage()
+        for f in fields:
+            if f not in cov:
+                raise DataError(f"unknown field {f!r}; known: {sorted(cov)}")
+            if not cov[f]:
+                raise DataError(f"method {method} needs {f.replace('_', ' ')}, and data set '{self.name}' has none "
+                                f"(see docs/DATA.md for how each format provides it)")
+
     def profile_codes(self) -> tuple[np.ndarray, list[int]]:
         """Integer codes (n_users, n_fields) of the profile columns, 0 = unknown, and the
         cardinality (incl. unknown) of each field; what profile-aware towers embed."""
@@ -154,7 +175,9 @@ def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore:
     reviews = None
     if raw.reviews is not None:
         reviews, report["reviews"] = _index_reviews(raw.reviews, uidx, iidx)
-    return Tables(name, out, np.asarray(user_ids, dtype=object), item_ids, users, items, report, reviews)
+    t = Tables(name, out, np.asarray(user_ids, dtype=object), item_ids, users, items, report, reviews)
+    report["coverage"] = t.coverage()
+    return t
 
 
 REVIEW_COLUMNS = ("user", "item", "rating", "timestamp", "title", "text")
