@@ -40,6 +40,8 @@ class Backbone(nn.Module):
             s = s.masked_fill(~candidates.to(s.device).unsqueeze(0), float("-inf"))
         if exclude is not None and exclude.numel():
             s = s.scatter(1, exclude, float("-inf"))
+        if s.shape[1] < k:  # fewer items than the cut-off (tiny data): -inf columns past the last item, never a target
+            s = torch.cat([s, s.new_full((s.shape[0], k - s.shape[1]), float("-inf"))], 1)
         return s.topk(k, dim=1).indices
 
     # Optional hook (duck-typed): `prepare_items(tables, cache_dir) -> dict` is called once before

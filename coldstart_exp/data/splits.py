@@ -4,6 +4,9 @@
   published protocol of SASRec/S3-Rec/P5/TIGER on Amazon data).
 - `cold_user`: whole users held out; their first `n` interactions are revealed as support and the
   rest are targets, for several `n` in one run.
+- `given`: the division of pre-split files (RecBole's `<name>.train/.valid/.test.inter`, read by
+  `data=atomic` into the `fold` column): valid targets are a user's valid rows after their training
+  history, test targets their test rows after training + valid; on a leave-one-out division this is `loo`.
 - `cold_item`: the newest items held out; for each, its first `n` users are revealed as seeds and
   the remaining users are targets; users are ranked over the cold items that still have a later
   user (`candidates: reachable`, so no candidate betrays by a short seed list that it has no future),
@@ -105,6 +108,29 @@ def leave_one_out(tables: Tables, name: str = "loo") -> Split:
     )
     info = {"split": "loo", "train_interactions": len(train), "valid_users": len(valid), "test_users": len(test)}
     return Split("loo", train, valid, {"test": test}, info=info)
+
+
+def given(tables: Tables, name: str = "given") -> Split:
+    inter = chronological(tables.interactions)
+    if "fold" not in inter.columns:
+        raise DataError(f"split=given needs pre-split files, and data set '{tables.name}' has none: use data=atomic with "
+                        f"<name>.train.inter, <name>.valid.inter, <name>.test.inter (data.source.benchmark_filename)")
+    fold = inter.fold.to_numpy()
+    train = inter[fold == 0]
+    seqs = user_sequences(train)
+    seen = user_sequences(inter[fold <= 1])  # training + validation history, for the test task
+    empty = np.zeros(0, np.int64)
+
+    def task(name: str, rows: pd.DataFrame, history: dict) -> EvalSet:
+        tgt = user_sequences(rows)
+        users = np.array(sorted(tgt), dtype=np.int64)
+        return EvalSet(name, users, [history.get(u, empty) for u in users], [tgt[u] for u in users],
+                       np.array([len(seqs.get(u, empty)) for u in users]))
+
+    valid, test = task("valid", inter[fold == 1], seqs), task("test", inter[fold == 2], seen)
+    info = {"split": "given", "train_interactions": len(train), "valid_users": len(valid), "test_users": len(test),
+            "valid_interactions": int((fold == 1).sum()), "test_interactions": int((fold == 2).sum())}
+    return Split("given", train, valid, {"test": test}, info=info)
 
 
 def _holdout(ids: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ class RawData:
     users: pd.DataFrame | None  # user_id + static profile columns (str)
     items: pd.DataFrame | None  # item_id + title, text, categories (list[str]), other columns
     report: dict = field(default_factory=dict)
+    reviews: pd.DataFrame | None = None  # user_id, item_id, rating, timestamp, title, text (review text)
 
 
 @dataclass
@@ -32,12 +33,15 @@ class Tables:
     """Re-indexed interactions, user profiles and item metadata of one data set."""
 
     name: str
-    interactions: pd.DataFrame  # user (int64), item (int64, >=1), timestamp (int64), [rating]
+    interactions: pd.DataFrame  # user (int64), item (int64, >=1), timestamp (int64), [rating], [fold]
     user_ids: np.ndarray  # raw id of user u at position u
     item_ids: np.ndarray  # raw id of item i at position i; position 0 is "[PAD]"
     users: pd.DataFrame | None  # index = user; categorical profile columns (str)
     items: pd.DataFrame  # index = item (0..n_items); title, text, categories
     report: dict = field(default_factory=dict)
+    # written reviews where the source has them (else None): user, item (the ids of `interactions`),
+    # rating (float32, NaN if absent), timestamp (int64), title, text (str); file order
+    reviews: pd.DataFrame | None = None
 
     @property
     def n_users(self) -> int:
@@ -51,6 +55,27 @@ class Tables:
     @property
     def profile_fields(self) -> list[str]:
         return [] if self.users is None else list(self.users.columns)
+
+    def coverage(self) -> dict[str, float | int]:
+        """What the method-specific fields hold: shares of items with text / categories, of users
+        with a profile, and the number of reviews (docs/DATA.md says which method needs which)."""
+        items = self.items.iloc[1:]
+        has_profile = 0.0 if self.users is None or not len(self.users.columns) else float(
+            self.users.notna().any(axis=1).mean())
+        return {"item_text": float((items["text"].str.strip() != "").mean()) if len(items) else 0.0,
+                "item_categories": float(np.mean([len(c) > 0 for c in items["categories"]])) if len(items) else 0.0,
+                "user_profiles": has_profile, "reviews": 0 if self.reviews is None else len(self.reviews)}
+
+    def require(self, method: str, *fields: str) -> None:
+        """Raise a DataError naming the method and the field when the data set has none of it
+        (fields: item_text, item_categories, user_profiles, reviews)."""
+        cov = self.coverage()
+        for f in fields:
+            if f not in cov:
+                raise DataError(f"unknown field {f!r}; known: {sorted(cov)}")
+            if not cov[f]:
+                raise DataError(f"method {method} needs {f.replace('_', ' ')}, and data set '{self.name}' has none "
+                                f"(see docs/DATA.md for how each format provides it)")
 
     def profile_codes(self) -> tuple[np.ndarray, list[int]]:
         """Integer codes (n_users, n_fields) of the profile columns, 0 = unknown, and the
@@ -130,6 +155,8 @@ def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore:
     )
     if "rating" in inter.columns:
         out["rating"] = inter.rating.to_numpy(np.float32)
+    if "fold" in inter.columns:  # pre-split files (split=given): 0 train, 1 valid, 2 test
+        out["fold"] = inter.fold.to_numpy(np.int8)
 
     users = None
     if raw.users is not None:
@@ -158,4 +185,30 @@ def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore:
         n_users=len(user_ids), n_items=len(item_ids) - 1, n_interactions=len(out),
         density=len(out) / (len(user_ids) * (len(item_ids) - 1)),
     )
-    return Tables(name, out, np.asarray(user_ids, dtype=object), item_ids, users, items, report)
+    reviews = None
+    if raw.reviews is not None:
+        reviews, report["reviews"] = _index_reviews(raw.reviews, uidx, iidx)
+    t = Tables(name, out, np.asarray(user_ids, dtype=object), item_ids, users, items, report, reviews)
+    report["coverage"] = t.coverage()
+    return t
+
+
+REVIEW_COLUMNS = ("user", "item", "rating", "timestamp", "title", "text")
+
+
+def _index_reviews(raw: pd.DataFrame, uidx: pd.Series, iidx: pd.Series) -> tuple[pd.DataFrame, dict]:
+    """Reviews whose user and item survived filtering, on the integer ids of `interactions`."""
+    keep = raw.user_id.isin(uidx.index).to_numpy() & raw.item_id.isin(iidx.index).to_numpy()
+    r = raw[keep]
+    out = pd.DataFrame(
+        {
+            "user": uidx.loc[r.user_id.to_numpy()].to_numpy(np.int64),
+            "item": iidx.loc[r.item_id.to_numpy()].to_numpy(np.int64),
+            "rating": r.rating.to_numpy(np.float32),
+            "timestamp": r.timestamp.to_numpy(np.int64),
+            "title": r.title.fillna("").astype(str).to_numpy(),
+            "text": r.text.fillna("").astype(str).to_numpy(),
+        }
+    )
+    return out, {"n_reviews": len(out), "removed_with_filtered_user_or_item": int((~keep).sum()),
+                 "empty_text": int((out.text == "").sum())}

@@ -66,7 +66,7 @@ def next_user_recall(item_user: torch.Tensor, items: np.ndarray, seeds: np.ndarr
     for r in range(len(items)):
         if counts[r]:
             scores[r, torch.as_tensor(seeds[r, : counts[r]])] = float("-inf")
-    top = scores.topk(max(ks), 1).indices.numpy()
+    top = scores.topk(min(max(ks), scores.shape[1]), 1).indices.numpy()  # fewer users than K: all of them
     rec = {k: [] for k in ks}
     for r, it in enumerate(items):
         t = later.get(int(it))
