@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def write_eval_outputs(run_dir: Path, tables_by_set: dict[str, pd.DataFrame], names: list[str],
-                       bucket_edges: list[int], facts: dict) -> dict:
+                       bucket_edges: list[int], facts: dict,
+                       plot_names: tuple[str, str] = ("ndcg@10", "recall@10")) -> dict:
     """Write per-user parquet files, `buckets.csv`, `buckets.png` and `metrics.json`; return metrics."""
     run_dir.mkdir(parents=True, exist_ok=True)
     order = bucket_labels(bucket_edges)
@@ -39,7 +40,7 @@ def write_eval_outputs(run_dir: Path, tables_by_set: dict[str, pd.DataFrame], na
     payload = {**facts, "metrics": metrics}
     (run_dir / "metrics.json").write_text(json.dumps(payload, indent=1, default=_jsonable))
     if len(table):
-        plot_buckets(table, run_dir / "buckets.png", order)
+        plot_buckets(table, run_dir / "buckets.png", order, plot_names)
     return payload
 
 
@@ -51,8 +52,9 @@ def _jsonable(o):
     return str(o)
 
 
-def plot_buckets(table: pd.DataFrame, path: Path, order: list[str]) -> None:
-    """Bar chart of NDCG@10 and Recall@10 per activity bucket, one panel per evaluation set."""
+def plot_buckets(table: pd.DataFrame, path: Path, order: list[str],
+                 names: tuple[str, ...] = ("ndcg@10", "recall@10")) -> None:
+    """Bar chart of two metrics (NDCG@10 and Recall@10 unless named) per activity bucket, one panel per set."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,12 +63,13 @@ def plot_buckets(table: pd.DataFrame, path: Path, order: list[str]) -> None:
     sets = [s for s in table.eval_set.unique() if s != "valid"] or list(table.eval_set.unique())
     fig, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 3.4), squeeze=False)
     for ax, s in zip(axes[0], sets):
-        t = table[(table.eval_set == s) & table.metric.isin(["ndcg@10", "recall@10"]) & (table.users > 0)]
+        t = table[(table.eval_set == s) & table.metric.isin(list(names)) & (table.users > 0)]
         buckets = [b for b in ["all", *order] if b in set(t.bucket)]
         x = np.arange(len(buckets))
-        for j, m in enumerate(["ndcg@10", "recall@10"]):
+        w = 0.76 / len(names)
+        for j, m in enumerate(names):
             v = [t[(t.bucket == b) & (t.metric == m)].value.mean() for b in buckets]
-            ax.bar(x + (j - 0.5) * 0.38, v, 0.38, label=m)
+            ax.bar(x + (j - (len(names) - 1) / 2) * w, v, w, label=m)
         users = [int(t[t.bucket == b].users.iloc[0]) for b in buckets]
         ax.set_xticks(x, [f"{b}\n(n={u})" for b, u in zip(buckets, users)], fontsize=7)
         ax.set_title(s, fontsize=9)
