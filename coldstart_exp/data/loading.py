@@ -1,7 +1,8 @@
 """Load a data set's standard tables, from the on-disk Parquet cache when possible.
 
-The cache key hashes the source files' bytes and the preprocessing config, so editing a file or a
-filter invalidates it, and a second load skips parsing entirely.
+The source is built from `data.source` (its `_target_` class and keys, see `sources/base.py`). The
+cache key hashes the source files' bytes and the data config (less folder locations), so editing a
+file or a filter invalidates it, and a second load skips parsing entirely.
 """
 
 from __future__ import annotations
@@ -13,24 +14,27 @@ import os
 import time
 from pathlib import Path
 
+import hydra
 import numpy as np
 import pandas as pd
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import BadRowLog
-from .sources import get_source
+from .errors import BadRowLog, DataError
+from .sources import Source
 from .tables import Tables, build_tables
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 2  # bump when the table layout changes
+CACHE_FORMAT = 3  # bump when the table layout changes (3: sources as `_target_` classes, optional reviews table)
 
 
 def _cache_key(cfg: DictConfig, paths: list[Path]) -> str:
     h = hashlib.sha256()
     h.update(f"format={CACHE_FORMAT}".encode())
     pre = OmegaConf.to_container(cfg, resolve=True)
-    pre.pop("dir", None)
     pre.pop("cache", None)
+    if isinstance(pre.get("source"), dict):
+        pre["source"].pop("dir", None)  # where the files are is not what they hold
     h.update(json.dumps(pre, sort_keys=True, default=str).encode())
     for p in paths:
         with open(p, "rb") as fh:
@@ -39,10 +43,28 @@ def _cache_key(cfg: DictConfig, paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def build_source(cfg: DictConfig) -> Source:
+    """`hydra.utils.instantiate(data.source)`, with errors that name the config key."""
+    node = cfg.get("source")
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        raise DataError(f"data.source of data set '{cfg.get('name')}' must be a node with a `_target_` Source class "
+                        f"(see conf/data/*.yaml), got {node!r}")
+    try:
+        source = hydra.utils.instantiate(node, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        if isinstance(cause, DataError):
+            raise cause from None
+        raise DataError(f"data.source ({node._target_}) of data set '{cfg.get('name')}': {cause}") from e
+    if not isinstance(source, Source):
+        raise DataError(f"data.source._target_={node._target_} is not a coldstart_exp.data.sources.Source")
+    return source
+
+
 def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
     """Read (or fetch from cache) the `data` config's data set as standard tables."""
-    source = get_source(cfg.source)
-    paths = source.files(cfg)
+    source = build_source(cfg)
+    paths = source.files()
     use_cache = cache_dir is not None and cfg.get("cache", True)
     folder = None
     if use_cache:
@@ -55,7 +77,7 @@ def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
             return tables
     t0 = time.perf_counter()
     bad = BadRowLog(cfg.get("on_bad_rows", "error"))
-    raw = source.read(cfg, bad)
+    raw = source.read(bad)
     tables = build_tables(cfg.name, raw, cfg.get("rating_threshold"), int(cfg.get("kcore", 0)))
     tables.report["bad_rows"] = bad.as_dict()
     tables.report["parse_seconds"] = round(time.perf_counter() - t0, 3)
@@ -81,6 +103,8 @@ def _write_cache(t: Tables, folder: Path) -> None:
     pd.DataFrame({"raw_id": t.user_ids.astype(str)}).to_parquet(tmp / "user_ids.parquet")
     if t.users is not None:
         t.users.astype("string").to_parquet(tmp / "users.parquet")
+    if t.reviews is not None:
+        t.reviews.to_parquet(tmp / "reviews.parquet")
     (tmp / "report.json").write_text(json.dumps(t.report, default=str, indent=1))
     try:
         os.replace(tmp, folder)  # atomic: concurrent writers race harmlessly
@@ -99,5 +123,6 @@ def _read_cache(name: str, folder: Path) -> Tables:
     users = pd.read_parquet(folder / "users.parquet") if (folder / "users.parquet").exists() else None
     if users is not None:
         users = users.astype(object).where(users.notna(), None)
+    reviews = pd.read_parquet(folder / "reviews.parquet") if (folder / "reviews.parquet").exists() else None
     report = json.loads((folder / "report.json").read_text())
-    return Tables(name, inter, user_ids, np.asarray(item_ids, dtype=object), users, items, report)
+    return Tables(name, inter, user_ids, np.asarray(item_ids, dtype=object), users, items, report, reviews)

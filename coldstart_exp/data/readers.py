@@ -11,39 +11,82 @@ import gzip
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import BadRowLog, DataError
 
 
-def open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path, encoding: str = "utf-8") -> io.TextIOBase:
     """Open plain, .gz or single-member .zip text files."""
     path = Path(path)
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding=encoding, newline="")
     if path.suffix == ".zip":
         zf = zipfile.ZipFile(path)
         members = [n for n in zf.namelist() if not n.endswith("/")]
-        return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        if len(members) != 1:
+            raise DataError(f"{path}: expected one file in the zip archive, found {members}")
+        return io.TextIOWrapper(zf.open(members[0]), encoding=encoding, newline="")
+    return open(path, encoding=encoding, newline="")
+
+
+Converter = type | Callable[[str], object]
+
+
+def _convert(typ: Converter, v: str, h: str):
+    """int/float: a number (empty float -> NaN except for a timestamp); a callable raises ValueError."""
+    if typ is int:
+        return int(float(v))
+    if typ is float:
+        try:
+            return float(v)
+        except ValueError:
+            if v == "" and h != "timestamp":
+                return float("nan")
+            raise
+    return typ(v)
+
+
+def _problem(typ: Converter, v: str, e: ValueError) -> str:
+    return f"not a number: {v!r}" if typ in (int, float) else f"cannot read {v!r}: {e}"
+
+
+def read_header(path: Path, sep: str = "\t", encoding: str = "utf-8") -> list[str]:
+    """The raw header fields of a delimited file (with RecBole `name:type` suffixes, if any)."""
+    with open_text(path, encoding) as fh:
+        row = next(csv.reader(fh, delimiter=sep, quotechar='"', strict=False), [])
+    if not row:
+        raise DataError(f"{path}:1: empty file or missing header")
+    return row
+
+
+def check_columns(path: Path, header: list[str], required: dict[str, str]) -> None:
+    """One error naming every required column (and the config key that asked for it) not in the header."""
+    missing = [f"'{c}' ({why})" if why else f"'{c}'" for c, why in required.items() if c not in header]
+    if missing:
+        raise DataError(f"{path}:1: field(s) {', '.join(missing)} not in the header {header}")
 
 
 def read_delimited(
     path: Path,
-    numeric: dict[str, type] | None = None,
+    numeric: dict[str, Converter] | None = None,
     log: BadRowLog | None = None,
     sep: str = "\t",
     strip_types: bool = True,
+    required: dict[str, str] | None = None,
+    encoding: str = "utf-8",
 ) -> dict[str, list]:
     """Read a delimited file with a header into column lists.
 
-    `numeric` maps column name -> int/float; those fields must parse. Headers in RecBole's atomic
-    format (`name:type`) are reduced to `name` when `strip_types`.
+    `numeric` maps column name -> int/float (those fields must parse) or a converter raising
+    ValueError. `required` maps further column names that must be in the header -> the config key
+    that named them (for the error). Headers in RecBole's atomic format (`name:type`) are reduced to
+    `name` when `strip_types`.
     """
     log = log or BadRowLog()
     numeric = numeric or {}
-    with open_text(path) as fh:
+    with open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=sep, quotechar='"', strict=False)  # quoted fields may hold newlines
         try:
             header_row = next(reader)
@@ -52,9 +95,7 @@ def read_delimited(
         if not header_row:
             raise DataError(f"{path}:1: empty file or missing header")
         header = [h.split(":")[0] if strip_types else h for h in header_row]
-        missing = [c for c in numeric if c not in header]
-        if missing:
-            raise DataError(f"{path}:1: header {header} lacks required column(s) {missing}")
+        check_columns(path, header, {**{c: "" for c in numeric}, **(required or {})})
         cols: dict[str, list] = {h: [] for h in header}
         conv = [(i, h, numeric.get(h)) for i, h in enumerate(header)]
         n = len(header)
@@ -66,23 +107,54 @@ def read_delimited(
             if len(parts) != n:
                 log.bad(str(path), lineno, "<row>", f"expected {n} fields {header}, found {len(parts)}")
                 continue
-            row = []
-            ok = True
-            for i, h, typ in conv:
-                v = parts[i]
-                if typ is not None:
-                    try:
-                        v = typ(float(v)) if typ is int else typ(v)
-                    except ValueError:
-                        if v == "" and typ is float and h not in ("timestamp",):
-                            v = float("nan")
-                        else:
-                            log.bad(str(path), lineno, h, f"not a number: {v!r}")
-                            ok = False
-                            break
-                row.append(v)
-            if ok:
+            row = _convert_row(parts, conv, path, lineno, log)
+            if row is not None:
                 for (_, h, _), v in zip(conv, row):
+                    cols[h].append(v)
+    return cols
+
+
+def _convert_row(parts: list[str], conv, path: Path, lineno: int, log: BadRowLog) -> list | None:
+    row = []
+    for i, h, typ in conv:
+        v = parts[i]
+        if typ is not None:
+            try:
+                v = _convert(typ, v, h)
+            except ValueError as e:
+                log.bad(str(path), lineno, h, _problem(typ, v, e))
+                return None
+        row.append(v)
+    return row
+
+
+def read_separated(
+    path: Path,
+    names: list[str],
+    numeric: dict[str, Converter] | None = None,
+    log: BadRowLog | None = None,
+    sep: str = "::",
+    encoding: str = "utf-8",
+) -> dict[str, list]:
+    """Read a header-less file whose fields are split by a (multi-character) separator, such as
+    MovieLens-1M's `::` files; `names` are the fields in order."""
+    log = log or BadRowLog()
+    numeric = numeric or {}
+    conv = [(i, h, numeric.get(h)) for i, h in enumerate(names)]
+    cols: dict[str, list] = {h: [] for h in names}
+    with open_text(path, encoding) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            parts = line.split(sep)
+            if len(parts) != len(names):
+                log.bad(str(path), lineno, "<row>", f"expected {len(names)} fields {names} separated by {sep!r}, "
+                        f"found {len(parts)}")
+                continue
+            row = _convert_row(parts, conv, path, lineno, log)
+            if row is not None:
+                for h, v in zip(names, row):
                     cols[h].append(v)
     return cols
 

