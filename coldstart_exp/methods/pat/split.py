@@ -2,8 +2,10 @@
 
 Per user the target is the user's latest review (with a title and a text) of an item that at least
 one *other* user also reviewed in the visible corpus. Test and validation users see only the
-`visible` most recent of their reviews written before the target, drawn so that every history
-bucket (0, 1-2, 3-5, 6+) is populated (`bucket_weights`); their target, every review they wrote
+`visible` most recent of their reviews written before the target: each set's users are allocated to
+the history buckets (0, 1-2, 3-5, 6+) by `bucket_weights` (most demanding bucket first, drawn from the
+users with enough earlier reviews; a shortfall goes to bucket 0), then `visible` is drawn uniformly
+within the bucket; their target, every review they wrote
 after it and their older reviews beyond `visible` are removed from the corpus (`public`), so no
 retriever and no training step can read them. Training users (examples for the RL rounds) keep all
 reviews before their target; their target and later reviews are removed from the corpus likewise.
@@ -82,50 +84,55 @@ def make_generation_split(reviews: pd.DataFrame, task: str = "text", n_test: int
     # latest eligible review per user: shared item, title and text present
     elig = order[has_text.loc[order.index] & (users_of_item.loc[order.item].to_numpy() > 1)]
     target_of = elig.groupby("user").tail(1)
-    users = target_of.user.to_numpy()
-    perm = rng.permutation(len(users))
-    n_eval = min(len(users), n_test + n_valid)
-    sets = {"test": perm[:min(n_test, n_eval)], "valid": perm[min(n_test, n_eval):n_eval],
-            "train": perm[n_eval:n_eval + n_train]}
+    ts_of = r.timestamp.to_numpy()
+    by_user = {u: g.index.to_numpy() for u, g in order.groupby("user", sort=False)}
+    # own reviews strictly before the target (same-timestamp reviews are hidden with it)
+    before = [[int(x) for x in by_user[int(r.user[t])] if ts_of[x] < ts_of[t]] for t in target_of.index]
+    n_before = np.array([len(b) for b in before])
+    edges = list(bucket_edges) + [max_visible + 1]
+    free = set(range(len(target_of)))
+    plan: dict[int, tuple[str, int]] = {}  # position in target_of -> (set, visible own reviews)
+    for set_name, n_set in (("test", n_test), ("valid", n_valid)):
+        quota, short = _allocate(min(n_set, len(free)), bucket_weights), 0
+        for b in reversed(range(len(quota))):  # most demanding bucket first; shortfalls fall to bucket 0
+            lo, hi = edges[b], min(edges[b + 1] - 1, max_visible)
+            pool = sorted(j for j in free if n_before[j] >= lo)
+            want = quota[b] + (short if b == 0 else 0)
+            take = rng.choice(pool, size=min(want, len(pool)), replace=False).tolist() if want else []
+            short += want - len(take) if b > 0 else 0
+            for j in take:
+                plan[j] = (set_name, int(rng.integers(lo, min(hi, n_before[j]) + 1)))
+                free.discard(j)
+    for j in rng.choice(sorted(free), size=min(n_train, len(free)), replace=False).tolist():
+        plan[j] = ("train", int(n_before[j]))
     public = np.ones(len(r), dtype=bool)
     examples: dict[str, list[Example]] = {"train": [], "valid": [], "test": []}
-    by_user = {u: g.index.to_numpy() for u, g in order.groupby("user", sort=False)}
-    p = np.asarray(bucket_weights, dtype=float)
-    edges = list(bucket_edges) + [max_visible + 1]
-    plans = {}
-    for set_name, idx in sets.items():
-        for j in idx:
-            rid = int(target_of.index[j])
-            u = int(r.user[rid])
-            rows = by_user[u]
-            ts = int(r.timestamp[rid])
-            before = [x for x in rows if int(r.timestamp[x]) < ts]  # strictly earlier: ties are hidden too
-            if set_name == "train":
-                own = before
-            else:
-                feasible = [b for b in range(len(edges) - 1) if edges[b] <= min(len(before), max_visible)]
-                w = p[feasible] / p[feasible].sum()
-                b = int(rng.choice(feasible, p=w))
-                n = int(rng.integers(edges[b], min(edges[b + 1] - 1, len(before), max_visible) + 1))
-                own = before[len(before) - n:] if n else []
-            hidden = [x for x in rows if x not in set(own)]
-            public[hidden] = False
-            plans[(set_name, rid)] = (u, own)
+    for j, (_, n) in sorted(plan.items()):
+        rid = int(target_of.index[j])
+        own = before[j][len(before[j]) - n:] if n else []
+        public[[x for x in by_user[int(r.user[rid])] if x not in set(own)]] = False
     dropped = 0
-    for set_name, idx in sets.items():
-        for j in idx:
-            rid = int(target_of.index[j])
-            u, own = plans[(set_name, rid)]
-            item = int(r.item[rid])
-            others = (r.item.to_numpy() == item) & (r.user.to_numpy() != u) & public
-            if not others.any():  # every other review of the item belongs to hidden eval reviews
-                dropped += 1
-                continue
-            inp, gold = (r.title[rid], r.text[rid]) if task == "text" else (r.text[rid], r.title[rid])
-            examples[set_name].append(Example(set_name, u, rid, item, int(r.timestamp[rid]), inp, gold,
-                                              [int(x) for x in own]))
+    for j, (set_name, n) in sorted(plan.items()):
+        rid = int(target_of.index[j])
+        u, item = int(r.user[rid]), int(r.item[rid])
+        others = (r.item.to_numpy() == item) & (r.user.to_numpy() != u) & public
+        if not others.any():  # every other review of the item belongs to hidden eval reviews
+            dropped += 1
+            continue
+        inp, gold = (r.title[rid], r.text[rid]) if task == "text" else (r.text[rid], r.title[rid])
+        own = before[j][len(before[j]) - n:] if n else []
+        examples[set_name].append(Example(set_name, u, rid, item, int(ts_of[rid]), inp, gold, own))
     info = {"task": task, "reviews": len(r), "public_reviews": int(public.sum()), "dropped_no_neighbour": dropped,
             "bucket_edges": list(bucket_edges), "bucket_weights": list(bucket_weights), "max_visible": max_visible,
             "max_title_words": max_title_words, "seed": seed,
             **{f"{k}_users": len(v) for k, v in examples.items()}}
     return GenSplit(r, public, examples, task, info)
+
+
+def _allocate(n: int, weights) -> list[int]:
+    """Split n into integer counts proportional to weights (largest remainders, ties to the first)."""
+    w = np.asarray(weights, dtype=float) / float(np.sum(weights))
+    base = np.floor(w * n).astype(int)
+    rest = np.argsort(-(w * n - base), kind="stable")[: n - int(base.sum())]
+    base[rest] += 1
+    return base.tolist()
