@@ -73,3 +73,17 @@ def test_table_and_bucket_aggregates(ev):
     assert m["buckets"]["1-2"] == {"users": 1, "rouge1": 0.5, "rougeL": 0.5, "meteor_nosyn": pytest.approx(t.meteor_nosyn[1])}
     with pytest.raises(ValueError, match="same length"):
         ev.table([1], [0, 1], ["a"], ["a"])
+
+
+def test_paired_test_aligns_users_and_counts_wins(ev):
+    from coldstart_exp.eval.generation import paired_test
+
+    a = ev.table([1, 2, 3, 4, 5, 6], [0] * 6, ["a b"] * 6, ["a b", "a b", "a b", "a b", "a b", "x"])
+    b = ev.table([6, 5, 4, 3, 2, 1], [0] * 6, ["a"] * 6, ["x", "a b", "a b", "a b", "a b", "a b"])
+    r = paired_test(a, b, ["rouge1"])["rouge1"]
+    # users 1-5: 1.0 vs 2/3; user 6: 0 vs 0 (b's user 6 has gold "x")
+    assert (r["wins"], r["losses"], r["ties"]) == (5, 0, 1)
+    assert r["mean_diff"] == pytest.approx(5 * (1 - 2 / 3) / 6)
+    assert r["wilcoxon_p"] == pytest.approx(0.0625)  # exact two-sided p for 5 positive ranks of 5
+    with pytest.raises(ValueError, match="same users"):
+        paired_test(a, b.iloc[:3], ["rouge1"])

@@ -109,3 +109,22 @@ class GenerationEvaluator:
                             for b in order if (t.bucket == b).any()},
             }
         return out
+
+
+def paired_test(a: pd.DataFrame, b: pd.DataFrame, names: Sequence[str]) -> dict:
+    """Per-user paired comparison of system `a` against `b` on the same users (joined on `user`):
+    mean difference a - b, wins/losses/ties and the two-sided Wilcoxon signed-rank p-value
+    (zero differences dropped; None when every difference is zero)."""
+    from scipy.stats import wilcoxon
+
+    j = a.merge(b, on="user", suffixes=("_a", "_b"))
+    if len(j) != len(a) or len(j) != len(b):
+        raise ValueError(f"paired test needs the same users in both tables ({len(a)} vs {len(b)}, {len(j)} shared)")
+    out = {}
+    for n in names:
+        d = (j[f"{n}_a"] - j[f"{n}_b"]).to_numpy()
+        nz = d[d != 0]
+        p = float(wilcoxon(nz).pvalue) if len(nz) else None
+        out[n] = {"users": len(d), "mean_diff": float(d.mean()), "wins": int((d > 0).sum()),
+                  "losses": int((d < 0).sum()), "ties": int((d == 0).sum()), "wilcoxon_p": p}
+    return out

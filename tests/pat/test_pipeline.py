@@ -20,6 +20,11 @@ def test_pipeline_runs_every_compared_system(cfg_factory, tmp_path):
     assert len(tables["test"]) == 8 and set(tables["test"].bucket) == {"0", "1-2", "3-5", "6+"}
     # the same users in the same order in every system's table: paired comparisons line up
     assert list(tables["test"].user) == list(tables["test/both"].user)
+    paired = pipe.facts["paired"]
+    best = next(k for k in paired if k != "pat_vs_pat_norl")
+    assert best in ("pat_vs_none", "pat_vs_both") and paired[best]["baseline_chosen_on"] == "valid/rougeL"
+    # rl.rounds=0: pat is pat_norl, every user ties
+    assert paired["pat_vs_pat_norl"]["rouge1"]["ties"] == 8 and paired["pat_vs_pat_norl"]["rouge1"]["wilcoxon_p"] is None
     s = samples["test"][0]
     assert set(s) >= {"input", "summaries", "output", "gold", "context"} and set(s["summaries"]) == {"style", "topic"}
     pipe.write_samples(samples)

@@ -7,6 +7,7 @@ dual reasoning), systems.py (PAT and every baseline), pipeline.py (one run). Kno
 from __future__ import annotations
 
 import logging
+import time
 
 from omegaconf import DictConfig
 
@@ -27,9 +28,11 @@ def run(cfg: DictConfig) -> dict:
     pipe = PatPipeline(cfg, reviews, ctx.run_dir)
     tables, samples = pipe.evaluate()
     pipe.write_samples(samples)
-    ctx.timings.update(pipe.timings)
+    ctx.timings.update(pipe.timings, total_s=round(time.perf_counter() - ctx.started, 2))
     names = pipe.evaluator.names
-    facts = {"data": cfg.data.name, "method": "pat", "system": pipe.systems[0], "compare": pipe.systems[1:],
+    facts = {"data": cfg.data.name, "method": "pat", "split": f"pgraphrag-{pipe.split.task}",
+             "backbone": str(cfg.llm.get("_name_") or cfg.llm.backend), "mask_seen": None,
+             "system": pipe.systems[0], "compare": pipe.systems[1:],
              "task": f"generation.target={pipe.split.task}", "seed": cfg.seed, "study": cfg.get("study"),
              "variant": cfg.get("variant"), "split_info": pipe.split.info, "metrics_info": pipe.evaluator.facts,
              "retrieval": pipe.retriever.info, "timings": ctx.timings, "data_report": ctx.tables.report, **pipe.facts}

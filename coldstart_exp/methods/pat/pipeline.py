@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from ...eval.generation import GenerationEvaluator
+from ...eval.generation import GenerationEvaluator, paired_test
 from ...llm import LLMCounters, build_llm, generation_params
 from .agents import Agents
 from .retrieval import Retriever
 from .split import GenSplit, make_generation_split
-from .systems import SUMMARY, SYSTEMS, Outputs, run_system
+from .systems import RAW, SUMMARY, SYSTEMS, Outputs, run_system
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,27 @@ class PatPipeline:
                                                     [e.gold for e in exs])
                 samples[name] = self._samples(exs, out)
         self.facts["llm_counters"] = self.counters.as_dict()
+        self.facts["paired"] = self.paired(tables)
         return tables, samples
+
+    def table_of(self, tables: dict, set_name: str, system: str):
+        return tables.get(set_name if system == self.systems[0] else f"{set_name}/{system}")
+
+    def paired(self, tables: dict) -> dict:
+        """Test-set paired tests of the run's system against the best PGraphRAG/LaMP baseline (picked on
+        validation by `method.select_metric`) and, for `pat`, against `pat_norl` (the RL effect)."""
+        main, sel = self.systems[0], str(self.m.select_metric)
+        if sel not in self.evaluator.names:
+            raise ValueError(f"conf/method/pat.yaml: select_metric {sel!r} not among {self.evaluator.names}")
+        base = [s for s in self.systems[1:] if s in RAW and self.table_of(tables, "valid", s) is not None]
+        out = {}
+        if base and main not in RAW:
+            best = max(base, key=lambda s: (float(self.table_of(tables, "valid", s)[sel].mean()), s))
+            out[f"{main}_vs_{best}"] = {"baseline_chosen_on": f"valid/{sel}",
+                                        **paired_test(tables["test"], self.table_of(tables, "test", best), self.evaluator.names)}
+        if main == "pat" and "pat_norl" in self.systems:
+            out["pat_vs_pat_norl"] = paired_test(tables["test"], self.table_of(tables, "test", "pat_norl"), self.evaluator.names)
+        return out
 
     def _samples(self, exs, out: Outputs) -> list[dict]:
         return [{"user": ex.user, "activity": ex.activity, "item": ex.item, "review": ex.rid, "input": ex.input,
