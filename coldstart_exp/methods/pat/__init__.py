@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> dict:
     names = pipe.evaluator.names
     facts = {"data": cfg.data.name, "method": "pat", "split": f"pgraphrag-{pipe.split.task}",
              "backbone": str(cfg.llm.get("_name_") or cfg.llm.backend), "mask_seen": None,
-             "system": pipe.systems[0], "compare": pipe.systems[1:],
+             "system": pipe.systems[0], "result_system": pipe.systems[0], "compare": pipe.systems[1:],
              "task": f"generation.target={pipe.split.task}", "seed": cfg.seed, "study": cfg.get("study"),
              "variant": cfg.get("variant"), "split_info": pipe.split.info, "metrics_info": pipe.evaluator.facts,
              "retrieval": pipe.retriever.info, "timings": ctx.timings, "data_report": ctx.tables.report, **pipe.facts}

@@ -59,8 +59,9 @@ def train_user_embeddings(n_users: int, n_items: int, edges: np.ndarray, style: 
     torch.manual_seed(seed)
     model = SageUsers(n_items, style.shape[1], dim)
     adj = torch.zeros(n_users, n_items)
+    edges = np.array(edges, dtype=np.int64).reshape(-1, 2)  # a writable copy
     if len(edges):
-        adj[edges[:, 0], edges[:, 1]] = 1.0
+        adj[torch.from_numpy(edges[:, 0]), torch.from_numpy(edges[:, 1])] = 1.0
     deg = adj.sum(1, keepdim=True).clamp(min=1)
     adj_n = adj / deg
     s = torch.tensor(style, dtype=torch.float32)
@@ -80,7 +81,7 @@ def train_user_embeddings(n_users: int, n_items: int, edges: np.ndarray, style: 
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     with torch.no_grad():
         emb = model.users(s, adj_n).numpy()
     info = {"sage_epochs": len(losses), "sage_loss_first": round(losses[0], 4) if losses else None,
