@@ -1,5 +1,7 @@
 """Iterative dual reasoning on a tiny random LM: rounds run, save adapters, and resume."""
 
+import json
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -58,6 +60,8 @@ def test_rounds_train_adapters_and_resume(tiny_llm, tmp_path):
     for f in facts["rounds"]:
         assert f["examples"] == len(train) and f["dpo_pairs"] > 0 and f["dpo_steps"] == 3
         assert (rl.root / f"round{f['round']}_{f['kind']}" / "DONE").exists()
+    pair = json.loads((rl.root / "round0_style" / "pairs.jsonl").read_text().splitlines()[0])
+    assert pair["prompt"].endswith("They write") and not pair["chosen"].lstrip().startswith("They write")
     trained = {n: p.detach().clone() for n, p in rl.peft_model().named_parameters() if "lora_B" in n}
     assert any(p.abs().sum() > 0 for p in trained.values())  # LoRA B starts at zero: DPO moved it
     test = split.examples["test"]

@@ -42,6 +42,7 @@ def test_context_blocks(setup):
     assert "Reviews of this product by other users:" in both.contexts[0]
     pat = run_system("pat_norl", exs, retriever, agents)
     assert pat.summaries["style"][0].startswith("They write") and pat.summaries["topic"][0].startswith("They say")
+    assert not pat.summaries["style"][0].startswith("They write They write")  # the prefill appears once
     assert "How similar users write:" in pat.contexts[0] and "What other reviewers say" in pat.contexts[0]
 
 

@@ -51,10 +51,10 @@ class Agents:
     def summarize(self, kind: str, examples: Sequence[Example], snippets: Sequence[str], llm=None,
                   params: GenerationParams | None = None, version_tag: str = "") -> list[str]:
         """One summary per example; `llm` may be an adapter-wrapped view (DPO rounds), tagged in the key."""
-        tpl, prefix = self.tpl[kind], (self.tpl[kind].prefix or "")
+        tpl = self.tpl[kind]
         out = (llm or self.llm).generate(self.summary_prompts(kind, examples, snippets), params or self.summary_params,
                                          template_version=tpl.version_key + version_tag, desc=f"pat.{kind}")
-        return [(prefix + " " + o.strip()).strip() if prefix else o.strip() for o in out]
+        return [o.strip() for o in out]  # the LLM layer returns the answer with its prefill ("They write ...")
 
     def context(self, blocks: dict[str, str]) -> str:
         parts = [f"{self.labels[k]}\n{v}" for k, v in blocks.items() if v]

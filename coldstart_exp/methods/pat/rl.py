@@ -61,7 +61,7 @@ class DualReasoner:
         if not hasattr(self.llm.backend, "tok"):
             raise ValueError(f"method.rl.rounds > 0 needs a local model (llm=smollm2 or llm=hf), not "
                              f"llm.backend={self.llm.backend.name!r}; use method.rl.rounds=0 (PAT without RL)")
-        blob = json.dumps({**key, "rl": dict(cfg), "llm": [self.llm.name, self.llm.version]}, sort_keys=True, default=str)
+        blob = json.dumps({**key, "rl": dict(cfg), "format": 2, "llm": [self.llm.name, self.llm.version]}, sort_keys=True, default=str)
         self.key = hashlib.sha1(blob.encode()).hexdigest()[:12]
         self.root = Path(cache_root) / "pat" / f"rl-{self.key}"
         self._peft = None
@@ -124,9 +124,9 @@ class DualReasoner:
         for j in range(int(c.n_candidates)):
             p = a.summary_params.replace(temperature=float(c.temperature), seed=self.seed * 1000 + r * 100 + j)
             raw = (view or a.llm).generate(prompts, p, template_version=a.tpl[kind].version_key, desc=f"pat.rl.{kind}")
-            raws.append([x.strip() for x in raw])
-            pre = a.tpl[kind].prefix or ""
-            cands.append([(pre + " " + x.strip()).strip() for x in raw])
+            pre = a.tpl[kind].prefix or ""  # answers come back with the prefill; DPO scores only what follows it
+            raws.append([x[len(pre):] if x.startswith(pre) else x for x in raw])
+            cands.append([x.strip() for x in raw])
 
         golds = [ex.gold for ex in exs]
         without = self.reward(a.generate(exs, [a.context({other: s}) for s in other_sum]), golds)
