@@ -33,3 +33,19 @@ def test_render_reports_mean_and_spread_of_the_runs_and_the_validation_by_n_tabl
 def test_render_leaves_the_validation_by_n_table_out_when_no_run_reports_it():
     page = _module().render([_run(0, 0.1, None), _run(1, 0.2, None)])
     assert "Validation NDCG@20 by seed count" not in page
+
+
+def test_generation_study_renders_every_system_by_bucket():
+    def run(seed, r1):
+        b = {"0": {"users": 3, "rouge1": r1}, "6+": {"users": 2, "rouge1": r1 + 0.1}}
+        m = {es: {"overall": {"rouge1": r1, "rougeL": r1 / 2, "meteor_nosyn": r1 / 3}, "users": 5, "buckets": b}
+             for es in ("valid", "test", "test/both")}
+        return {"study": "pat_unit", "data": "amazon", "split": "pgraphrag-text", "method": "pat", "backbone": "smollm2",
+                "variant": "text", "seed": seed, "mask_seen": None, "timings": {}, "machine": {}, "metrics": m,
+                "extra": {"result_system": "pat"}}
+
+    page = _module().render([run(0, 0.2), run(1, 0.4)])
+    assert "**rouge1, test users, overall and by visible-history bucket**" in page
+    assert "| pgraphrag-text | smollm2 | text | pat | 0,1 | 5 | 0.3000 ± 0.1414 | 0.3000 ± 0.1414 (n=3) | 0.4000 ± 0.1414 (n=2) |" in page
+    assert "| pgraphrag-text | smollm2 | text | both | 0,1 | 5 |" in page
+    assert "NDCG@10" not in page and "| valid" not in page
