@@ -63,19 +63,21 @@ def side_tables(spec: str, where: dict[str, str], results_dir: Path) -> tuple[di
             sets.setdefault(f.stem.removeprefix("per_user_"), []).append(pd.read_parquet(f))
     if not sets:
         raise FileNotFoundError(f"{spec}: no per_user_*.parquet in {[str(r) for r, _ in runs]}")
-    tables = {}
-    for name, frames in sets.items():
-        if len(frames) == 1:
-            tables[name] = frames[0]
-            continue
-        df = pd.concat(frames, ignore_index=True)
-        key = ["user"] if frames[0]["user"].is_unique else ["row", "user"]
-        num = [c for c in df.columns if c not in (*key, "bucket", "row") and pd.api.types.is_numeric_dtype(df[c])]
-        tables[name] = df.groupby(key, as_index=False).agg({"bucket": "first", **{c: "mean" for c in num}})
+    tables = {name: average_runs(frames) for name, frames in sets.items()}
     m0 = runs[0][1]
     desc = {**{k: m0.get(k) for k in CONFIG_KEYS}, "seeds": sorted(m.get("seed") for _, m in runs),
             "runs": [str(r) for r, _ in runs]}
     return tables, desc
+
+
+def average_runs(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-user tables of several runs (seeds) of one configuration -> one table of per-user means."""
+    if len(frames) == 1:
+        return frames[0]
+    df = pd.concat(frames, ignore_index=True)
+    key = ["user"] if frames[0]["user"].is_unique else ["row", "user"]
+    num = [c for c in df.columns if c not in (*key, "bucket", "row") and pd.api.types.is_numeric_dtype(df[c])]
+    return df.groupby(key, as_index=False).agg({"bucket": "first", **{c: "mean" for c in num}})
 
 
 def compare(a: str, b: str, metrics: list[str], sets: list[str] | None = None, where: dict[str, str] | None = None,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..record import round_floats
 from .buckets import bucket_labels
 from .evaluator import summarise
 
@@ -36,7 +37,7 @@ def write_eval_outputs(run_dir: Path, tables_by_set: dict[str, pd.DataFrame], na
         }
     table = pd.concat(tidy, ignore_index=True) if tidy else pd.DataFrame()
     table.to_csv(run_dir / "buckets.csv", index=False)
-    payload = {**facts, "metrics": metrics}
+    payload = round_floats({**facts, "metrics": metrics})  # 6 significant digits, not float32 noise
     (run_dir / "metrics.json").write_text(json.dumps(payload, indent=1, default=_jsonable))
     if len(table):
         plot_buckets(table, run_dir / "buckets.png", order, chart or names[:2])
