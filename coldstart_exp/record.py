@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 LIBRARIES = ("torch", "lightning", "numpy", "pandas", "scipy", "faiss-cpu", "transformers",
              "sentence-transformers", "hydra-core")
 
@@ -32,7 +33,7 @@ def run_record(total_s: float) -> dict:
 
 
 @functools.cache
-def git_state(repo: Path = Path(__file__).resolve().parents[1]) -> dict | None:
+def git_state(repo: Path = PACKAGE_ROOT) -> dict | None:
     """{"commit", "dirty"} of the checkout holding this package (None outside a git checkout).
     `dirty`: tracked files differ from the commit (untracked files are not counted)."""
     def git(*args):
