@@ -29,6 +29,29 @@ def _bucket_cells(bucket: dict) -> dict:
     return {k: bucket[k] for k in BUCKET_KEEP if k in bucket}
 
 
+def is_best_trial(run_dir: Path, m: dict) -> bool:
+    """In an Optuna sweep (its dir holds optimization_results.yaml), only the best trial by the optimised
+    metric is a result; every other job, and every run outside such a sweep, passes."""
+    res = run_dir.parent / "optimization_results.yaml"
+    if not res.exists():
+        return True
+    import yaml
+
+    best = (yaml.safe_load(res.read_text()) or {}).get("best_params") or {}
+    ov = (m.get("run") or {}).get("overrides")
+    if ov is None and (run_dir / ".hydra" / "overrides.yaml").exists():
+        ov = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    got = dict(o.split("=", 1) for o in ov or [] if "=" in o)
+    return all(k in got and _same(got[k], v) for k, v in best.items())
+
+
+def _same(text: str, value) -> bool:
+    try:
+        return math.isclose(float(text), float(value), rel_tol=1e-9)
+    except (TypeError, ValueError):
+        return str(text) == str(value)
+
+
 def harvest(results_dir: Path, store: Path) -> list[dict]:
     records = {}
     if store.exists():
@@ -38,6 +61,8 @@ def harvest(results_dir: Path, store: Path) -> list[dict]:
                 records[tuple(r.get(k) for k in KEY)] = r
     for mf in sorted(results_dir.glob("**/metrics.json")):
         m = json.loads(mf.read_text())
+        if not is_best_trial(mf.parent, m):
+            continue
         study = m.get("study") or mf.relative_to(results_dir).parts[0]
         r = {
             "study": study, "data": m.get("data"), "split": m.get("split"), "method": m.get("method"),

@@ -44,3 +44,21 @@ def test_results_page_has_contents_and_generated_significance(tmp_path):
     assert "+0.0200 [+0.0200, +0.0200]" in line and "(vs base_study)" in line
     tiger = next(x for x in page.splitlines() if "| tiger |" in x)
     assert tiger.endswith("n/a (no per-user files) |")
+
+
+def test_harvest_keeps_the_best_optuna_trial_not_the_last(tmp_path):
+    import json
+
+    mr = _module("make_results")
+    sweep = tmp_path / "results" / "tune"
+    for i, (lr, valid) in enumerate([(0.001, 0.30), (0.01, 0.10)]):  # the last trial is the worse one
+        d = sweep / f"{i}_baseline-sasrec-toy-loo-s0"
+        d.mkdir(parents=True)
+        m = {"study": "tune", "data": "toy", "split": "loo", "method": "baseline", "backbone": "sasrec", "seed": 0,
+             "run": {"overrides": [f"trainer.lr={lr}", "backbone.model.hidden=64"]},
+             "metrics": {"valid": {"overall": {"ndcg@10": valid}, "users": 5, "buckets": {}}}}
+        (d / "metrics.json").write_text(json.dumps(m))
+    (sweep / "optimization_results.yaml").write_text("name: optuna\nbest_params:\n  trainer.lr: 0.001\n"
+                                                     "  backbone.model.hidden: 64\nbest_value: 0.3\n")
+    rows = mr.harvest(tmp_path / "results", tmp_path / "runs.jsonl")
+    assert len(rows) == 1 and rows[0]["metrics"]["valid"]["overall"]["ndcg@10"] == 0.30
