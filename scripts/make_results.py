@@ -63,7 +63,9 @@ def harvest(results_dir: Path, store: Path) -> list[dict]:
         m = json.loads(mf.read_text())
         if not is_best_trial(mf.parent, m):
             continue
-        study = m.get("study") or mf.relative_to(results_dir).parts[0]
+        parts = mf.relative_to(results_dir).parts
+        study = m.get("study")  # the default study name `adhoc` yields to the folder: results/<study>/...
+        study = parts[0] if (not study or study == "adhoc") and len(parts) > 1 else study or "adhoc"
         r = {
             "study": study, "data": m.get("data"), "split": m.get("split"), "method": m.get("method"),
             "backbone": m.get("backbone"), "variant": m.get("variant") or "default", "seed": m.get("seed"),

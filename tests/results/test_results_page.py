@@ -62,3 +62,14 @@ def test_harvest_keeps_the_best_optuna_trial_not_the_last(tmp_path):
                                                      "  backbone.model.hidden: 64\nbest_value: 0.3\n")
     rows = mr.harvest(tmp_path / "results", tmp_path / "runs.jsonl")
     assert len(rows) == 1 and rows[0]["metrics"]["valid"]["overall"]["ndcg@10"] == 0.30
+
+
+def test_harvest_files_adhoc_runs_under_their_folder(tmp_path):
+    import json
+
+    mr = _module("make_results")
+    d = tmp_path / "results" / "mystudy" / "run1"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({"study": "adhoc", "data": "toy", "split": "loo", "method": "baseline",
+                                                "backbone": "pop", "seed": 0, "metrics": {}}))
+    assert [r["study"] for r in mr.harvest(tmp_path / "results", tmp_path / "runs.jsonl")] == ["mystudy"]
