@@ -33,7 +33,7 @@ def test_two_seed_multirun_gives_two_grouped_offline_runs_with_bucket_scalars(tm
         metrics = json.loads((d.parents[1] / "metrics.json").read_text())
         assert run["group"] == "wbstudy" and run["job_type"] == "baseline"
         assert set(run["tags"]) == {"data=synthetic", "backbone=sasrec", "split=loo", "variant=default", f"seed={seed}"}
-        assert run["config"]["seed"]["value"] == seed  # the job's own config, not the first job's
+        assert run["config"]["seed"] == seed  # the job's own config, not the first job's
         s = run["summary"]
         test = metrics["metrics"]["test"]
         assert abs(s["test/ndcg@10"] - test["overall"]["ndcg@10"]) < 1e-6

@@ -61,6 +61,8 @@ def read_run(run_dir: Path) -> dict:
             out["history"].append({(i.key or "/".join(i.nested_key)): _val(i.value_json) for i in rec.history.item})
         elif kind == "summary":
             out["summary"].update({(i.key or "/".join(i.nested_key)): _val(i.value_json) for i in rec.summary.update})
+    out["config"] = {k: v["value"] if isinstance(v, dict) and set(v) <= {"value", "desc"} and "value" in v else v
+                     for k, v in out["config"].items()}  # the run record stores {"value": x}, config records x
     return out
 
 
