@@ -15,7 +15,16 @@ class _DropAdverts(logging.Filter):
 
 
 def quiet_console() -> None:
-    """Filter Lightning's advertisements (a logger filter: set before or after lightning is imported)."""
+    """Filter Lightning's advertisements (a logger filter: set before or after lightning is imported), and, once
+    logging is configured (Hydra's console and job-log handlers on the root logger), drop the console handler
+    that `import lightning` puts on its own logger: its records already reach the root's handlers, so every
+    Lightning INFO line was printed twice."""
+    import lightning  # noqa: F401  (adds that handler now, so it can be removed)
+
+    if logging.getLogger().handlers:
+        lg = logging.getLogger("lightning")
+        for h in [h for h in lg.handlers if type(h) is logging.StreamHandler]:
+            lg.removeHandler(h)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         lg = logging.getLogger(name)
         if not any(isinstance(f, _DropAdverts) for f in lg.filters):

@@ -67,6 +67,7 @@ def wandb_logger(project: str, name: str, save_dir: str, mode: str = "auto", ent
              f"; upload later with `wandb sync {save_dir}/wandb/offline-run-*`" if mode == "offline" else "")
     lg = WandbLogger(project=project, name=name, save_dir=save_dir, mode=mode, entity=entity, group=group,
                      job_type=job_type, tags=[str(t) for t in tags or []] or None, **kwargs)
+    getattr(lg, "_wandb_init", {}).pop("anonymous", None)  # Lightning always passes it; wandb>=0.22 warns every run
     lg.coldstart_artifacts = artifacts
     lg.coldstart_mode = mode
     return lg

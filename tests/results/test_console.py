@@ -35,3 +35,16 @@ def test_failure_is_one_console_line_and_a_traceback_in_the_file(tmp_path):
     assert console_buf.getvalue().strip() == "run failed: ValueError: data.csv line 3: field 'rating' is not a number"
     text = (tmp_path / "job.log").read_text()
     assert "Traceback (most recent call last)" in text and text.count("line 3: field") == 3  # the one line; the traceback's raise statement and its last line
+
+
+def test_lightning_lines_reach_the_console_once():
+    root = logging.getLogger()
+    h = logging.StreamHandler(io.StringIO())
+    root.addHandler(h)  # as Hydra's console handler
+    try:
+        import lightning  # noqa: F401  (its import puts a console handler of its own on the "lightning" logger)
+
+        quiet_console()
+        assert not [x for x in logging.getLogger("lightning").handlers if type(x) is logging.StreamHandler]
+    finally:
+        root.removeHandler(h)
