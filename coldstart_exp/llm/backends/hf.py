@@ -18,8 +18,8 @@ from ..errors import PromptTooLong
 from ..params import GenerationParams
 from .base import LLMBackend, Prompt, as_messages, prefill_of
 from .chat import ChatRenderer
-from .hf_decode import decode, left_pad
-from .hf_score import Encoded, chunks, score_group
+
+Encoded = tuple[list[int], int]  # (prompt+option token ids, number of option tokens at the end)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,8 @@ class HFBackend(LLMBackend):
 
     # -------------------------------------------------------------- generate
     def _generate_batch(self, prompts: list[Prompt], params: GenerationParams) -> tuple[list[str], int]:
+        from .hf_decode import decode  # torch/transformers load only when a model runs
+
         seqs = self._encode_prompts([self.render(p) for p in prompts], params.max_new_tokens)
         eos_ids = self._eos_ids()
         if self.decoder == "generate":
@@ -169,6 +171,7 @@ class HFBackend(LLMBackend):
         """``model.generate`` on the left-padded batch: the reference the loop is tested against."""
         import torch
 
+        from .hf_decode import left_pad
 
         ids, mask = left_pad(seqs, self.tok.pad_token_id)
         kw: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens,
@@ -188,6 +191,8 @@ class HFBackend(LLMBackend):
     # ----------------------------------------------------------------- score
     def _score_batch(self, prompts: list[Prompt], options_list: list[list[str]]) -> list[np.ndarray]:
         """Sum of option-token log-probs; prompts packed ``score_batch_size`` options per forward pass."""
+        from .hf_score import chunks, score_group
+
         groups = [[self._encode_pair(self.render(p), o) for o in opts] for p, opts in zip(prompts, options_list)]
         out: list[np.ndarray] = [np.zeros(0)] * len(groups)
         for chunk in chunks([len(g) for g in groups], self.score_batch_size):

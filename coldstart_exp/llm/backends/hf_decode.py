@@ -21,8 +21,56 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from transformers.cache_utils import Cache, DynamicLayer
 
 MIN_SHARED = 8  # shorter common prefixes are not worth a separate forward pass
+
+
+class GrowingLayer(DynamicLayer):
+    """A KV-cache layer with spare capacity: each step writes in place instead of ``torch.cat``.
+
+    Why: ``DynamicLayer`` copies the whole cache every step (20 % of a batch-32 decode in the
+    profile); here the buffer doubles when full, and keys/values are views of its filled part.
+    """
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._k = self._v = None
+        self._n = 0
+
+    def _view(self) -> None:
+        self.keys, self.values = self._k[:, :, : self._n], self._v[:, :, : self._n]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        n = key_states.shape[-2]
+        if self._k is None or self._n + n > self._k.shape[-2]:
+            b, h, _, d = key_states.shape
+            cap = max(2 * (self._n + n), self._n + n + 64)
+            k, v = key_states.new_empty((b, h, cap, d)), value_states.new_empty((b, h, cap, d))
+            if self._n:
+                k[:, :, : self._n], v[:, :, : self._n] = self.keys, self.values
+            self._k, self._v = k, v
+        self._k[:, :, self._n : self._n + n] = key_states
+        self._v[:, :, self._n : self._n + n] = value_states
+        self._n += n
+        self._view()
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized and self._n:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self._view()
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.is_initialized and self._n:
+            self._k, self._v = self._k.repeat_interleave(repeats, 0), self._v.repeat_interleave(repeats, 0)
+            self._view()
+
+
+def new_cache() -> Cache:
+    return Cache(layer_class_to_replicate=GrowingLayer)
 
 
 @dataclass
@@ -62,8 +110,9 @@ def prefill(model, seqs: Sequence[Sequence[int]], pad_id: int, share_prefix: boo
     dev = next(model.parameters()).device
     g = common_prefix(seqs, min(len(s) for s in seqs) - 1) if share_prefix and len(seqs) > 1 else 0
     if g >= MIN_SHARED:
-        shared = model(input_ids=torch.tensor([list(seqs[0][:g])], device=dev), use_cache=True, logits_to_keep=1)
-        cache = shared.past_key_values
+        cache = new_cache()
+        model(input_ids=torch.tensor([list(seqs[0][:g])], device=dev), past_key_values=cache, use_cache=True,
+              logits_to_keep=1)
         cache.batch_repeat_interleave(len(seqs))
         rest, rmask = left_pad([s[g:] for s in seqs], pad_id)
         mask = torch.cat([torch.ones((len(seqs), g), dtype=torch.long), rmask], dim=1).to(dev)
@@ -74,7 +123,8 @@ def prefill(model, seqs: Sequence[Sequence[int]], pad_id: int, share_prefix: boo
         ids, mask = left_pad(seqs, pad_id)
         ids, mask = ids.to(dev), mask.to(dev)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=new_cache(), use_cache=True,
+                    logits_to_keep=1)
     next_pos = mask.sum(-1)
     return Prefilled(out.logits[:, -1, :].float(), out.past_key_values, mask, next_pos)
 

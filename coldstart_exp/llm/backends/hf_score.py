@@ -15,9 +15,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .hf import Encoded
 from .hf_decode import prefill
-
-Encoded = tuple[list[int], int]  # (prompt+option token ids, number of option tokens at the end)
 
 
 def option_prefix_len(encs: Sequence[Encoded]) -> int:
