@@ -37,7 +37,7 @@ def build_backend(cfg: Any, counters: LLMCounters | None = None):
     c = _as_dict_like(cfg)
     kind = c.get("backend", "smollm2")
     if kind in ("smollm2", "hf"):
-        from .backends.hf import build_hf_backend
+        from .backends.hf_load import build_hf_backend
 
         if kind == "smollm2":
             c.setdefault("model_path", None)
