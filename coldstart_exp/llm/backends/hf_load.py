@@ -111,6 +111,8 @@ def build_hf_backend(cfg: Any, counters=None) -> HFBackend:
     """
     _offline()
     get = cfg.get
+    if get("backend") == "hf" and get("model_path") in (None, "", "???"):
+        raise ValueError("llm=hf needs llm.model_path (a local folder or a cached hub id)")
     model_path, gguf_file = get("model_path"), get("gguf_file")
     dt_name = str(get("dtype") or "auto")
     load_kw: dict[str, Any] = {}
