@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> dict:
     payload = write_eval_outputs(ctx.run_dir, tables, names, list(cfg.method.generation.bucket_edges), facts,
                                  chart=list(names[:3]))
     print(f"\n== pat ({pipe.systems[0]}) on {cfg.data.name}, generation.target={pipe.split.task}, seed {cfg.seed} ==")
-    print(format_summary(payload["metrics"], tuple(names)))
+    print(format_summary({k: v for k, v in payload["metrics"].items() if k.split("/")[0] != "valid"}, tuple(names)))
     print(f"run dir: {ctx.run_dir}")
     log_payload(ctx.loggers, payload, ctx.run_dir)
     for lg in ctx.loggers:
