@@ -42,7 +42,7 @@ def wandb_logger(project: str, name: str, save_dir: str, mode: str = "auto", ent
 
 
 def log_payload(loggers: list, payload: dict, run_dir: Path, curve: list[dict] | None = None,
-                log_rows: bool = False) -> None:
+                log_rows: bool = False, tables: dict[str, pd.DataFrame] | None = None) -> None:
     """Final metrics to every logger; for W&B also the bucket table, the chart and the curve as tables.
     `log_rows`: also log each curve row as a step (for training loops that ran outside Lightning)."""
     flat = {f"{s}/{n}": v for s, m in payload["metrics"].items() for n, v in m["overall"].items()}
@@ -60,6 +60,8 @@ def log_payload(loggers: list, payload: dict, run_dir: Path, curve: list[dict] |
                 run.log({"buckets_chart": wandb.Image(str(run_dir / "buckets.png"))})
             if curve:
                 run.log({"val_curve": wandb.Table(dataframe=pd.DataFrame(curve))})
+            for name, df in (tables or {}).items():
+                run.log({name: wandb.Table(dataframe=df)})
 
 
 def close_loggers(loggers: list) -> None:

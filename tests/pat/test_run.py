@@ -14,8 +14,8 @@ def test_run_writes_metrics_samples_and_per_user_tables(cfg_factory, tmp_path, c
     from coldstart_exp.methods.pat import run
 
     cfg = cfg_factory("method=pat", "data=amazon_reviews", "llm=fake", "llm.cache.mode=off", "logger=none",
-                      "method.rl.rounds=0", "method.compare=[reference,both]", "method.generation.n_test=8",
-                      "method.generation.n_valid=4", "method.retrieval.sage_epochs=5", "threads=1")
+                      "method.rl.rounds=0", "method.compare=[reference,both]", "split.n_test=8",
+                      "split.n_valid=4", "method.retrieval.sage_epochs=5", "threads=1")
     payload = run(cfg)
     out = capsys.readouterr().out
     assert "[test] users=8" in out and "meteor_nosyn=" in out and "bucket    3-5" in out and "[valid" not in out

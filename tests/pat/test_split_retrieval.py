@@ -94,5 +94,5 @@ def test_title_task_and_bad_config():
     s = make_generation_split(synthetic_reviews(), task="title", n_test=5, n_valid=0, n_train=0)
     ex = s.examples["test"][0]
     assert ex.gold == s.reviews.title[ex.rid] and ex.input == s.reviews.text[ex.rid]
-    with pytest.raises(ValueError, match="generation.target"):
+    with pytest.raises(ValueError, match="task.target"):
         make_generation_split(synthetic_reviews(), task="summary")
