@@ -49,24 +49,49 @@ class SASRec(Backbone):
             return (torch.arange(L, device=seq.device) - L + self.pos_emb.num_embeddings).clamp(min=0).expand(B, L)
         return ((seq > 0).long().cumsum(1) - 1).clamp(min=0)
 
+    def _embed(self, seq: torch.Tensor) -> torch.Tensor:
+        x = self.item_emb(seq) * self.emb_scale + self.pos_emb(self.position_ids(seq))
+        return self.drop(self.emb_norm(x) * (seq > 0).unsqueeze(-1))
+
+    def _mask(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B * heads, L, L) bool, True = may not attend: future items and padded keys (a query
+        always keeps itself, so padded rows are never empty)."""
+        L = seq.shape[1]
+        causal = torch.ones(L, L, dtype=torch.bool, device=seq.device).triu(1)
+        blocked = causal.unsqueeze(0) | (seq == 0).unsqueeze(1)
+        blocked = blocked & ~torch.eye(L, dtype=torch.bool, device=seq.device)
+        return blocked.repeat_interleave(self.heads, 0)
+
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """(B, L, d) causal states; padded keys are hidden from real queries."""
-        B, L = seq.shape
-        real = (seq > 0).unsqueeze(-1)
-        x = self.item_emb(seq) * self.emb_scale + self.pos_emb(self.position_ids(seq))
-        x = self.drop(self.emb_norm(x) * real)
-        causal = torch.ones(L, L, dtype=torch.bool, device=seq.device).triu(1)
-        blocked = causal.unsqueeze(0) | (seq == 0).unsqueeze(1)  # (B, L, L): True = may not attend
-        blocked = blocked & ~torch.eye(L, dtype=torch.bool, device=seq.device)  # keep self: no empty rows
-        mask = blocked.repeat_interleave(self.heads, 0)
-        return self.norm(self.encoder(x, mask=mask))
+        return self.norm(self.encoder(self._embed(seq), mask=self._mask(seq)))
+
+    def _last_block(self, layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`layer` applied to the last position only (keys and values from every position): the same
+        arithmetic as the full layer's last row, without the other L - 1 queries and feed-forwards."""
+        mha = lambda q, kv: layer.dropout1(layer.self_attn(q, kv, kv, attn_mask=mask, need_weights=False)[0])  # noqa: E731
+        ff = lambda y: layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(y)))))  # noqa: E731
+        if layer.norm_first:
+            h = layer.norm1(x)
+            y = x[:, -1:] + mha(h[:, -1:], h)
+            return y + ff(layer.norm2(y))
+        y = layer.norm1(x[:, -1:] + mha(x[:, -1:], x))
+        return layer.norm2(y + ff(y))
 
     def loss(self, batch: dict) -> torch.Tensor:
         return sequence_loss(self.encode(batch["seq"]), batch["pos"], self.item_emb, self.loss_type, self.n_items,
                              self.n_negatives)
 
     def user_state(self, batch: dict) -> torch.Tensor:
-        return self.encode(batch["seq"])[:, -1]
+        """(B, d) state after the most recent item: all layers but the last run on every position,
+        the last one on the final position only (what ranking needs; about half the encoder's cost)."""
+        seq = batch["seq"]
+        mask = self._mask(seq)
+        x = self._embed(seq)
+        *lower, top = self.encoder.layers
+        for layer in lower:
+            x = layer(x, src_mask=mask)
+        return self.norm(self._last_block(top, x, mask[:, -1:]))[:, -1]
 
     def scores(self, batch: dict) -> torch.Tensor:
         return self.user_state(batch) @ self.item_emb.weight.T
