@@ -81,8 +81,8 @@ def _curve(run_dir: Path) -> list[dict]:
 
 
 def bench_one(backbone: str, seed: int, a, extra: list[str]) -> dict:
-    run_dir = Path(a.runs) / f"{backbone}-beauty-s{seed}"
-    cmd = [sys.executable, "-m", "coldstart_exp", "method=baseline", f"backbone={backbone}", "data=amazon_beauty",
+    run_dir = Path(a.runs) / f"{backbone}-{a.data}-s{seed}"
+    cmd = [sys.executable, "-m", "coldstart_exp", "method=baseline", f"backbone={backbone}", f"data={a.data}",
            f"threads={a.threads}", f"seed={seed}", f"trainer.max_time={a.max_time}", "logger=csv",
            f"hydra.run.dir={run_dir}", *extra]
     t0 = time.perf_counter()
@@ -113,6 +113,7 @@ def bench_one(backbone: str, seed: int, a, extra: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbones", nargs="+", default=["sasrec", "gru4rec"])
+    ap.add_argument("--data", default="amazon_beauty")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-time", default="00:00:11:20", help="trainer.max_time (680 s: RecBole's budget / 3)")
@@ -131,24 +132,26 @@ def main() -> None:
             x = runs[-1]
             if "error" in x:
                 print(f"{backbone} seed {seed}: failed\n{x['error']}")
-                continue
-            print(f"{backbone} s{seed}: test NDCG@10 {x['test_ndcg@10']:.4f} (best val {x['best_val_ndcg@10']:.4f}) "
-                  f"in {x['wall_s']:.0f} s, {x['s_per_epoch_with_validation']} s/epoch, "
-                  f"{x['eval_pass'].get('median_pass_s')} s per full-ranking pass, peak RSS {x['peak_rss_mb']} MB")
-        ok = [r["test_ndcg@10"] for r in runs if "error" not in r]
-        summary = {"seeds": len(ok), "test_ndcg@10_mean": round(statistics.mean(ok), 5) if ok else None,
-                   "test_ndcg@10_sd": round(statistics.stdev(ok), 5) if len(ok) > 1 else None,
-                   "test_ndcg@10_min": min(ok, default=None), "test_ndcg@10_max": max(ok, default=None)}
-        out = Path(a.out_dir) / f"{backbone}_beauty.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({
-            "machine": platform.node(), "cpus": os.cpu_count(), "threads": a.threads, "max_time": a.max_time,
-            "allocator": {"GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES")},
-            "load_avg_1m_at_end": os.getloadavg()[0], "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "extra_overrides": extra, "summary": summary, "runs": runs,
-            "recbole_reference": RECBOLE if backbone == "sasrec" else None}, indent=1))
-        print(f"-> {out}")
+            else:
+                print(f"{backbone} s{seed}: test NDCG@10 {x['test_ndcg@10']:.4f} (best val {x['best_val_ndcg@10']:.4f}) "
+                      f"in {x['wall_s']:.0f} s, {x['s_per_epoch_with_validation']} s/epoch, "
+                      f"{x['eval_pass'].get('median_pass_s')} s per full-ranking pass, peak RSS {x['peak_rss_mb']} MB")
+            write(Path(a.out_dir) / f"{backbone}_{a.data.removeprefix('amazon_')}.json", backbone, runs, a, extra)  # after every seed
 
+
+def write(out: Path, backbone: str, runs: list[dict], a, extra: list[str]) -> None:
+    ok = [r["test_ndcg@10"] for r in runs if "error" not in r]
+    summary = {"seeds": len(ok), "test_ndcg@10_mean": round(statistics.mean(ok), 5) if ok else None,
+               "test_ndcg@10_sd": round(statistics.stdev(ok), 5) if len(ok) > 1 else None,
+               "test_ndcg@10_min": min(ok, default=None), "test_ndcg@10_max": max(ok, default=None)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "machine": platform.node(), "cpus": os.cpu_count(), "threads": a.threads, "max_time": a.max_time,
+        "allocator": {"GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES")},
+        "load_avg_1m_at_end": os.getloadavg()[0], "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "extra_overrides": extra, "summary": summary, "runs": runs,
+        "recbole_reference": RECBOLE if backbone == "sasrec" else None}, indent=1))
+    print(f"-> {out}")
 
 if __name__ == "__main__":
     main()
