@@ -104,9 +104,12 @@ def bench_one(backbone: str, seed: int, a, extra: list[str]) -> dict:
         "test_ndcg@10": round(test["ndcg@10"], 5), "test_recall@10": round(test["recall@10"], 5),
         "val_curve": curve,
     }
-    p = subprocess.run([sys.executable, __file__, "--pass-child", str(run_dir), "--threads", str(a.threads),
-                        "--repeats", str(a.repeats)], capture_output=True, text=True, cwd=ROOT, env=os.environ)
-    out["eval_pass"] = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {"error": p.stderr[-1000:]}
+    out["eval_pass"] = {}
+    for threads in a.pass_threads or [a.threads]:
+        p = subprocess.run([sys.executable, __file__, "--pass-child", str(run_dir), "--threads", str(threads),
+                            "--repeats", str(a.repeats)], capture_output=True, text=True, cwd=ROOT, env=os.environ)
+        out["eval_pass"][f"{threads}_threads"] = (json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0
+                                                   else {"error": p.stderr[-1000:]})
     return out
 
 
@@ -118,6 +121,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-time", default="00:00:11:20", help="trainer.max_time (680 s: RecBole's budget / 3)")
     ap.add_argument("--repeats", type=int, default=3, help="timed evaluation passes per run")
+    ap.add_argument("--pass-threads", nargs="+", type=int, help="thread counts for the timed passes (default: --threads)")
     ap.add_argument("--runs", default=str(ROOT / "outputs" / "bench" / "runs"))
     ap.add_argument("--out-dir", default=str(ROOT / "outputs" / "bench"))
     ap.add_argument("--pass-child", help=argparse.SUPPRESS)
@@ -135,7 +139,7 @@ def main() -> None:
             else:
                 print(f"{backbone} s{seed}: test NDCG@10 {x['test_ndcg@10']:.4f} (best val {x['best_val_ndcg@10']:.4f}) "
                       f"in {x['wall_s']:.0f} s, {x['s_per_epoch_with_validation']} s/epoch, "
-                      f"{x['eval_pass'].get('median_pass_s')} s per full-ranking pass, peak RSS {x['peak_rss_mb']} MB")
+                      f"{ {k: v.get('median_pass_s') for k, v in x['eval_pass'].items()} } s per full-ranking pass, peak RSS {x['peak_rss_mb']} MB")
             write(Path(a.out_dir) / f"{backbone}_{a.data.removeprefix('amazon_')}.json", backbone, runs, a, extra)  # after every seed
 
 
