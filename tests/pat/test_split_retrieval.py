@@ -86,7 +86,7 @@ def test_bm25_ranks_by_overlap_and_breaks_ties_by_id(split, retriever):
     assert hits[0] and hits.index(False) == sum(hits)  # every matching review before every other
     ties = [i for i, h in zip(ranked, hits) if not h]
     assert ties == sorted(ties)
-    with pytest.raises(ValueError, match="outside the visible corpus"):
+    with pytest.raises(ValueError, match="outside the indexed corpus"):
         retriever.bm25_rank("x", np.array([ex.rid]), 1)
 
 
