@@ -131,9 +131,10 @@ def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
 
 
 def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[dict] | None = None,
-           curve_logged: bool = True, **facts) -> dict:
+           curve_logged: bool = True, log_tables: dict[str, pd.DataFrame] | None = None, **facts) -> dict:
     """Every run ends here: val_curve.csv, metrics.json & co, the printed summary, the loggers.
-    `curve_logged=False`: the curve comes from a loop outside Lightning, so its rows go to the loggers here."""
+    `curve_logged=False`: the curve comes from a loop outside Lightning, so its rows go to the loggers here.
+    `log_tables`: more tables for W&B (e.g. PAT's generated samples)."""
     cfg, ev = ctx.cfg, ctx.evaluator
     if curve:
         pd.DataFrame(curve).to_csv(ctx.run_dir / "val_curve.csv", index=False)
@@ -158,11 +159,12 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[
         },
         chart=list(cfg.task.chart),
     )
-    print(f"\n== {cfg.method.name} / {backbone.get('name', '-')} on {cfg.data.name} ({cfg.split.name}, "
+    print(f"\n== {cfg.method.name} / {payload.get('backbone') or '-'} on {cfg.data.name} ({cfg.split.name}, "
           f"seed {cfg.seed}, variant {cfg.get('variant')}) ==")
     print(format_summary(payload["metrics"], tuple(cfg.task.summary)))
     print(f"run dir: {ctx.run_dir}")
-    log_payload(ctx.loggers, payload, ctx.run_dir, curve, log_rows=not curve_logged, chart=list(cfg.task.chart))
+    log_payload(ctx.loggers, payload, ctx.run_dir, curve, log_rows=not curve_logged, tables=log_tables,
+                chart=list(cfg.task.chart))
     close_loggers(ctx.loggers)
     return payload
 

@@ -54,8 +54,11 @@ class GenerationEvaluator:
     def names(self) -> list[str]:
         return [self.meteor_name if m == "meteor" else m for m in self.metrics]
 
-    @property
-    def facts(self) -> dict:
+    def facts(self, split=None) -> dict:
+        """The protocol facts metrics.json records for this task (`metrics_info`)."""
+        return {"metrics_info": self.metric_facts()}
+
+    def metric_facts(self) -> dict:
         return {"metrics": self.names, "rouge": "rouge-score F1" + (", Porter stemmer" if self.use_stemmer else ""),
                 "meteor": "nltk meteor_score (alpha .9, beta 3, gamma .5) on rouge-score tokens; "
                 + ("exact + stem + WordNet synonyms" if self.wordnet is not None

@@ -118,7 +118,7 @@ def format_summary(metrics: dict, names: tuple[str, ...] = ("recall@10", "ndcg@1
     """Human-readable overall + per-bucket lines for the console."""
     lines = []
     for set_name, m in metrics.items():
-        if set_name == "valid":
+        if set_name == "valid" or set_name.startswith("valid/"):
             continue
         head = "  ".join(f"{n}={m['overall'].get(n, float('nan')):.4f}" for n in names if n in m["overall"])
         lines.append(f"[{set_name}] users={m['users']}  {head}")

@@ -33,26 +33,16 @@ def _as_dict_like(cfg: Any):
 
 
 def build_backend(cfg: Any, counters: LLMCounters | None = None):
-    """The raw (uncached) backend named by ``cfg.backend``."""
+    """The raw (uncached) backend: ``cfg._target_`` names a factory taking the whole ``llm`` node
+    (conf/llm/*.yaml), so a new backend is a factory plus a YAML file."""
     c = _as_dict_like(cfg)
-    kind = c.get("backend", "smollm2")
-    if kind in ("smollm2", "hf"):
-        from .backends.hf import build_hf_backend
+    target = c.get("_target_")
+    if not target:
+        raise ValueError(f"llm config {c.get('_name_') or c.get('backend')!r} names no `_target_` backend factory "
+                         "(see conf/llm/*.yaml)")
+    from hydra.utils import get_method
 
-        if kind == "smollm2":
-            c.setdefault("model_path", None)
-        elif c.get("model_path") in (None, "", "???"):
-            raise ValueError("llm.backend=hf needs llm.model_path (a local folder or a cached hub id)")
-        return build_hf_backend(c, counters=counters)
-    if kind == "openai":
-        from .backends.openai import OpenAIBackend
-
-        return OpenAIBackend.from_cfg(c, counters=counters)
-    if kind == "fake":
-        from .backends.fake import ScriptedBackend
-
-        return ScriptedBackend(batch_size=int(c.get("batch_size") or 8), counters=counters)
-    raise ValueError(f"unknown llm.backend {kind!r}; expected smollm2, hf, openai or fake")
+    return get_method(target)(c, counters=counters)
 
 
 def build_cache(cfg: Any) -> LLMCache:

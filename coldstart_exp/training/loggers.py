@@ -74,10 +74,12 @@ def wandb_logger(project: str, name: str, save_dir: str, mode: str = "auto", ent
 
 
 def log_payload(loggers: list, payload: dict, run_dir: Path, curve: list[dict] | None = None,
-                log_rows: bool = False, chart: list[str] | None = None) -> None:
+                log_rows: bool = False, chart: list[str] | None = None,
+                tables: dict[str, pd.DataFrame] | None = None) -> None:
     """Final metrics to every logger: `<set>/<metric>` and `<set>/bucket/<bucket>/<metric>` scalars. For W&B
-    also the bucket table, a native bar chart per eval set, the chart image, the curve as a table, and in the
-    summary the final (best-checkpoint) metrics and the best validation epoch (`best/epoch`, `best/<monitor>`).
+    also the bucket table, a native bar chart per eval set, the chart image, the curve and any extra `tables`
+    as tables, and in the summary the final (best-checkpoint) metrics and the best validation epoch
+    (`best/epoch`, `best/<monitor>`).
     `log_rows`: also log each curve row as a step (for training loops that ran outside Lightning)."""
     flat = flat_metrics(payload["metrics"])
     best = payload.get("best") or {}
@@ -86,7 +88,7 @@ def log_payload(loggers: list, payload: dict, run_dir: Path, curve: list[dict] |
             lg.log_metrics({f"curve/{k}": float(v) for k, v in row.items() if isinstance(v, int | float)}, step=step)
         lg.log_metrics(flat)
         if _is_wandb(lg):
-            _wandb_extras(lg, payload, run_dir, curve, flat, best, chart or [])
+            _wandb_extras(lg, payload, run_dir, curve, flat, best, chart or [], tables or {})
 
 
 def flat_metrics(metrics: dict) -> dict[str, float]:
@@ -99,7 +101,8 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
     return flat
 
 
-def _wandb_extras(lg, payload: dict, run_dir: Path, curve, flat: dict, best: dict, chart: list[str]) -> None:
+def _wandb_extras(lg, payload: dict, run_dir: Path, curve, flat: dict, best: dict, chart: list[str],
+                  tables: dict[str, pd.DataFrame]) -> None:
     import wandb
 
     run = lg.experiment
@@ -117,6 +120,8 @@ def _wandb_extras(lg, payload: dict, run_dir: Path, curve, flat: dict, best: dic
         run.log({"buckets_chart": wandb.Image(str(run_dir / "buckets.png"))})
     if curve:
         run.log({"val_curve": wandb.Table(dataframe=pd.DataFrame(curve))})
+    for name, df in tables.items():  # e.g. generation samples
+        run.log({name: wandb.Table(dataframe=df)})
     run.summary.update({**flat, **{f"best/{k}": v for k, v in best.items() if isinstance(v, int | float)}})
     if getattr(lg, "coldstart_artifacts", False):
         art = wandb.Artifact(f"{run.id}-outputs", type="run-outputs")

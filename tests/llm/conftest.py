@@ -68,7 +68,7 @@ def smollm2(tmp_path_factory):
     from coldstart_exp.llm.factory import build_backend
 
     cache = os.environ.get("COLDSTART_MODEL_CACHE", str(Path("~/.cache/coldstart_exp/models").expanduser()))
-    return build_backend({"backend": "smollm2", "model_cache_dir": cache, "num_threads": 1,
+    return build_backend({"_target_": "coldstart_exp.llm.backends.hf_load.build_hf_backend", "backend": "smollm2", "model_cache_dir": cache, "num_threads": 1,
                           "batch_size": 8, "progress": False})
 
 

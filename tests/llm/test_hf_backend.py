@@ -5,6 +5,7 @@ import torch
 
 from coldstart_exp.llm import GenerationParams, normalize_logprobs
 from coldstart_exp.llm.backends.hf import HFBackend
+from coldstart_exp.llm.backends.hf_score import score_group
 from coldstart_exp.llm.errors import PromptTooLong
 
 P = GenerationParams(max_new_tokens=6)
@@ -102,4 +103,5 @@ def test_score_rejects_empty(tiny_backend):
 def test_kv_shared_prefix_scoring_equals_full_pass(tiny_backend):
     ptxt = tiny_backend.render("the user likes action movies")
     encs = [tiny_backend._encode_pair(ptxt, o) for o in ["drama", "horror films", "comedy"]]
-    np.testing.assert_allclose(tiny_backend._score_group(encs), tiny_backend._score_full(encs), atol=1e-4)
+    np.testing.assert_allclose(score_group(tiny_backend.model, [encs], tiny_backend.tok.pad_token_id)[0],
+                               tiny_backend._score_full(encs), atol=1e-4)

@@ -10,11 +10,22 @@ from coldstart_exp.methods.pat.pipeline import PatPipeline
 from .synthetic import synthetic_reviews
 
 
+def _pipeline(cfg, run_dir):
+    """The pipeline as run() builds it: split=pgraphrag over a reviews table, the generation task's evaluator."""
+    from types import SimpleNamespace
+
+    from coldstart_exp.data.splits import make_split
+    from coldstart_exp.experiment import make_evaluator
+
+    tables = SimpleNamespace(name="synthetic_reviews", reviews=synthetic_reviews())
+    return PatPipeline(cfg, make_split(tables, cfg.split), make_evaluator(cfg), run_dir)
+
+
 def test_pipeline_runs_every_compared_system(cfg_factory, tmp_path):
     cfg = cfg_factory("method=pat", "llm=fake", "llm.cache.mode=off", "method.rl.rounds=0",
-                      "method.compare=[reference,none,both,pat_norl]", "method.generation.n_test=8",
-                      "method.generation.n_valid=4", "method.generation.n_train=0", "method.retrieval.sage_epochs=5")
-    pipe = PatPipeline(cfg, synthetic_reviews(), tmp_path / "run")
+                      "method.compare=[reference,none,both,pat_norl]", "split.n_test=8",
+                      "split.n_valid=4", "split.n_train=0", "method.retrieval.sage_epochs=5")
+    pipe = _pipeline(cfg, tmp_path / "run")
     tables, samples = pipe.evaluate()
     assert set(tables) == {"valid", "test", *(f"{s}/{c}" for s in ("valid", "test") for c in ("reference", "none", "both", "pat_norl"))}
     assert len(tables["test"]) == 8 and set(tables["test"].bucket) == {"0", "1-2", "3-5", "6+"}
@@ -41,11 +52,11 @@ def test_pipeline_runs_every_compared_system(cfg_factory, tmp_path):
 def test_unknown_system_is_a_config_error(cfg_factory, tmp_path):
     cfg = cfg_factory("method=pat", "llm=fake", "method.compare=[pgraphrag]")
     with pytest.raises(ValueError, match="conf/method/pat.yaml.*pgraphrag"):
-        PatPipeline(cfg, synthetic_reviews(), tmp_path)
+        _pipeline(cfg, tmp_path)
 
 
 def test_rl_needs_a_local_model(cfg_factory, tmp_path):
-    cfg = cfg_factory("method=pat", "llm=fake", "llm.cache.mode=off", "method.compare=[]", "method.generation.n_test=2",
-                      "method.generation.n_valid=0", "method.generation.n_train=2", "method.retrieval.sage_epochs=2")
+    cfg = cfg_factory("method=pat", "llm=fake", "llm.cache.mode=off", "method.compare=[]", "split.n_test=2",
+                      "split.n_valid=0", "split.n_train=2", "method.retrieval.sage_epochs=2")
     with pytest.raises(ValueError, match="rl.rounds > 0 needs a local model"):
-        PatPipeline(cfg, synthetic_reviews(), tmp_path).evaluate()
+        _pipeline(cfg, tmp_path).evaluate()

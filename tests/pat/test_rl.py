@@ -74,5 +74,13 @@ def test_rounds_train_adapters_and_resume(tiny_llm, tmp_path):
     reloaded = {n: p for n, p in again.peft_model().named_parameters() if "lora_B" in n}
     assert all(torch.equal(trained[n], reloaded[n]) for n in trained)
     again.llm.cache.mode = "refresh"  # regenerate instead of reading the cache: the same adapter, the same text
+    fresh, _, _ = make(tiny_llm, tmp_path)
+    fresh.train(train)
+    fresh.llm.cache.mode = "refresh"
+    topic_snips = [agents.snippets(split.reviews, rl.retriever.profile(ex, "topic")) for ex in test]
+    # a view builds the peft model lazily and must then use its own adapter, not the first one created
+    assert agents.summarize("topic", test, topic_snips, llm=fresh.view("topic")) == \
+        agents.summarize("topic", test, topic_snips, llm=again.view("topic"))
+    assert fresh._peft.active_adapter == "topic"
     assert agents.summarize("style", test, snips, llm=again.view("style")) == first
     assert rl.view("style").llm.backend.version != rl.view("topic").llm.backend.version != "1"

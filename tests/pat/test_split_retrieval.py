@@ -86,7 +86,7 @@ def test_bm25_ranks_by_overlap_and_breaks_ties_by_id(split, retriever):
     assert hits[0] and hits.index(False) == sum(hits)  # every matching review before every other
     ties = [i for i, h in zip(ranked, hits) if not h]
     assert ties == sorted(ties)
-    with pytest.raises(ValueError, match="outside the visible corpus"):
+    with pytest.raises(ValueError, match="outside the indexed corpus"):
         retriever.bm25_rank("x", np.array([ex.rid]), 1)
 
 
@@ -94,5 +94,5 @@ def test_title_task_and_bad_config():
     s = make_generation_split(synthetic_reviews(), task="title", n_test=5, n_valid=0, n_train=0)
     ex = s.examples["test"][0]
     assert ex.gold == s.reviews.title[ex.rid] and ex.input == s.reviews.text[ex.rid]
-    with pytest.raises(ValueError, match="generation.target"):
+    with pytest.raises(ValueError, match="task.target"):
         make_generation_split(synthetic_reviews(), task="summary")

@@ -14,7 +14,7 @@ from .synthetic import synthetic_reviews
 @pytest.fixture(scope="module")
 def setup():
     split = make_generation_split(synthetic_reviews(seed=3), task="text", n_test=10, n_valid=0, n_train=0, seed=0)
-    llm = build_llm({"backend": "fake", "cache": {"mode": "off"}})
+    llm = build_llm({"_target_": "coldstart_exp.llm.backends.fake.fake_backend", "backend": "fake", "cache": {"mode": "off"}})
     agents = Agents(llm, "text", GenerationParams(max_new_tokens=16), GenerationParams(max_new_tokens=32))
     return split, Retriever(split, k=2, sage_epochs=20), agents, llm
 

@@ -15,7 +15,7 @@ def test_prefix_scoring_matches_layer_scoring_on_smollm2(spec, tmp_path):
     from coldstart_exp.llm import build_llm
     from coldstart_exp.methods.scaletot.scorer import LayerScorer, PrefixScorer, build_scorer
 
-    llm = build_llm({"backend": "smollm2", "use_chat_template": False, "progress": False, "num_threads": 1,
+    llm = build_llm({"_target_": "coldstart_exp.llm.backends.hf_load.build_hf_backend", "backend": "smollm2", "use_chat_template": False, "progress": False, "num_threads": 1,
                      "cache": {"mode": "off"}})
     pre = build_scorer(llm, "auto")
     assert isinstance(pre, PrefixScorer)

@@ -62,3 +62,8 @@ class ScriptedBackend(LLMBackend):
 
     def _score_batch(self, prompts: list[Prompt], options_list: list[list[str]]) -> list[np.ndarray]:
         return [np.array([self.scorer(self.render(p), o) for o in opts]) for p, opts in zip(prompts, options_list)]
+
+
+def fake_backend(cfg: dict, counters=None) -> ScriptedBackend:
+    """`llm=fake` (tests): a scripted backend with the configured batch size."""
+    return ScriptedBackend(batch_size=int(cfg.get("batch_size") or 8), counters=counters)

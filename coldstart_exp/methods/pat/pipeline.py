@@ -19,22 +19,16 @@ from ...eval.generation import GenerationEvaluator, paired_test
 from ...llm import LLMCounters, build_llm, generation_params
 from .agents import Agents
 from .retrieval import Retriever
-from .split import GenSplit, make_generation_split
+from .split import GenSplit
 from .systems import RAW, SUMMARY, SYSTEMS, Outputs, run_system
 
 log = logging.getLogger(__name__)
 
 
-def build_split(reviews: pd.DataFrame, m, seed: int) -> GenSplit:
-    g = m.generation
-    return make_generation_split(reviews, task=str(g.target), n_test=int(g.n_test), n_valid=int(g.n_valid),
-                                 n_train=int(g.n_train), bucket_edges=list(g.bucket_edges),
-                                 bucket_weights=list(g.bucket_weights), max_visible=int(g.max_visible),
-                                 max_title_words=int(g.max_title_words), seed=int(g.split_seed if g.split_seed is not None else seed))
-
-
 class PatPipeline:
-    def __init__(self, cfg, reviews: pd.DataFrame, run_dir: Path):
+    """`split` = the run's GenSplit (split=pgraphrag), `evaluator` = the generation task's evaluator."""
+
+    def __init__(self, cfg, split: GenSplit, evaluator: GenerationEvaluator, run_dir: Path):
         self.cfg, self.m, self.run_dir = cfg, cfg.method, Path(run_dir)
         systems = [str(self.m.system), *[str(s) for s in self.m.compare if str(s) != str(self.m.system)]]
         bad = [s for s in systems if s not in SYSTEMS]
@@ -42,23 +36,23 @@ class PatPipeline:
             raise ValueError(f"conf/method/pat.yaml: method.system/compare name unknown systems {bad}; known {list(SYSTEMS)}")
         self.systems, self.timings, self.facts = systems, {}, {}
         t0 = time.perf_counter()
-        self.split = build_split(reviews, self.m, int(cfg.seed))
+        self.split = split
         r = self.m.retrieval
         self.retriever = Retriever(self.split, k=int(r.k), min_topic_users=int(r.min_topic_users),
                                    style_users=int(r.style_users), sage_dim=int(r.sage_dim),
                                    sage_epochs=int(r.sage_epochs), style_weight=float(r.style_weight), seed=int(cfg.seed))
         self.timings["split_retrieval_s"] = round(time.perf_counter() - t0, 2)
-        self.evaluator = GenerationEvaluator(list(self.m.metrics), list(self.m.generation.bucket_edges))
+        self.evaluator = evaluator
         self.counters = LLMCounters()
         self.agents = None
         if any(s != "reference" for s in systems):
             llm = build_llm(cfg.llm, counters=self.counters)
             a = self.m.agents
-            gen_tokens = int(a.max_new_tokens[str(self.m.generation.target)])
-            self.agents = Agents(llm, str(self.m.generation.target),
+            gen_tokens = int(a.max_new_tokens[split.task])
+            self.agents = Agents(llm, split.task,
                                  generation_params(cfg.llm, max_new_tokens=int(a.summary_max_new_tokens)),
                                  generation_params(cfg.llm, max_new_tokens=gen_tokens),
-                                 snippet_chars=int(a.snippet_chars), max_title_words=int(self.m.generation.max_title_words))
+                                 snippet_chars=int(a.snippet_chars), max_title_words=int(cfg.split.max_title_words))
 
     def summarizers(self) -> dict:
         """(view, tag) per summary kind for system `pat`: the DPO-trained adapters (rl.rounds > 0)."""

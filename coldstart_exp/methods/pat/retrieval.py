@@ -17,49 +17,30 @@ Profiles (PGraphRAG names + PAT's two trajectories):
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from ...retrieval.bm25 import BM25Index
 from .split import Example, GenSplit
 from .style import style_features, train_user_embeddings
-
-_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
 
 
 class Retriever:
     def __init__(self, split: GenSplit, k: int = 4, min_topic_users: int = 3, style_users: int = 8,
                  sage_dim: int = 32, sage_epochs: int = 150, style_weight: float = 1.0, seed: int = 0):
-        from rank_bm25 import BM25Okapi
-
         self.split, self.k, self.seed = split, k, seed
         self.min_topic_users, self.style_users, self.style_weight = min_topic_users, style_users, style_weight
         r = split.reviews
         self.user, self.item = r.user.to_numpy(), r.item.to_numpy()
         self.docs = (r.title + " . " + r.text).tolist()
         self.pub_ids = np.flatnonzero(split.public)
-        self._pos = np.full(len(r), -1)
-        self._pos[self.pub_ids] = np.arange(len(self.pub_ids))
-        self.bm25 = BM25Okapi([tokenize(self.docs[i]) or ["<empty>"] for i in self.pub_ids])
+        self.bm25 = BM25Index([self.docs[i] for i in self.pub_ids], self.pub_ids)  # public reviews only
         self.examples = {(ex.set, ex.user): ex for exs in split.examples.values() for ex in exs}
         self.emb, self.info = self._user_embeddings(sage_dim, sage_epochs)
 
     # -- building blocks ------------------------------------------------------------------------
     def bm25_rank(self, query: str, candidates: np.ndarray, k: int | None) -> list[int]:
         """Candidate review ids (public) ranked by BM25 against `query`, ties by id."""
-        cand = np.sort(np.asarray(candidates, dtype=np.int64))
-        if not len(cand):
-            return []
-        if (self._pos[cand] < 0).any():
-            raise ValueError("BM25 candidates include reviews outside the visible corpus")
-        q = tokenize(query)
-        scores = np.asarray(self.bm25.get_batch_scores(q, self._pos[cand].tolist())) if q else np.zeros(len(cand))
-        order = np.lexsort((cand, -scores))
-        return cand[order][: k or len(cand)].tolist()
+        return self.bm25.rank(query, candidates, k)
 
     def _user_embeddings(self, dim: int, epochs: int) -> tuple[np.ndarray, dict]:
         r, n_users = self.split.reviews, int(self.split.reviews.user.max()) + 1

@@ -43,7 +43,7 @@ class AdapterView:
 
         self.owner, self.kind = owner, kind
         b = copy.copy(owner.llm.backend)
-        b._model, b._loader = None, owner.peft_model  # loaded lazily: a fully cached run never builds it
+        b._model, b._loader = None, lambda: owner.peft_model(kind)  # lazy: a fully cached run never builds it
         b.version = version
         self.llm = CachedLLM(b, owner.llm.cache)
 
@@ -69,7 +69,8 @@ class DualReasoner:
         self.facts: dict = {"dir": str(self.root), "rounds": []}
 
     # -- adapters ---------------------------------------------------------------------------------
-    def peft_model(self):
+    def peft_model(self, active: str | None = None):
+        """The summarizers' peft model (built on first use, finished rounds loaded); `active` selects the adapter."""
         if self._peft is None:
             from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
@@ -84,6 +85,8 @@ class DualReasoner:
                 if r >= 0:
                     set_peft_model_state_dict(pm, torch.load(self._dir(r, kind) / "adapter.pt"), adapter_name=kind)
             self._peft = pm.eval()
+        if active is not None:
+            self._peft.set_adapter(active)
         return self._peft
 
     def _dir(self, r: int, kind: str) -> Path:

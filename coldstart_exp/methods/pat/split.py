@@ -48,6 +48,7 @@ class GenSplit:
     examples: dict[str, list[Example]]
     task: str
     info: dict = field(default_factory=dict)
+    kind: str = "pgraphrag"
 
     def visibility(self, ex: Example) -> np.ndarray:
         """Bool per rid readable when serving `ex`: public, not the target, nothing the user wrote from
@@ -69,11 +70,24 @@ def check_reviews(reviews: pd.DataFrame, source: str = "tables.reviews") -> pd.D
     return r
 
 
+def pgraphrag(tables, target: str = "text", n_test: int = 40, n_valid: int = 20, n_train: int = 60,
+              bucket_edges=(0, 1, 3, 6), bucket_weights=(0.4, 0.2, 0.2, 0.2), max_visible: int = 10,
+              max_title_words: int = 10, seed: int = 0, name: str = "pgraphrag") -> GenSplit:
+    """`split=pgraphrag` (conf/split/pgraphrag.yaml): the generation split over the data set's review table."""
+    reviews = getattr(tables, "reviews", None)
+    if reviews is None:
+        raise ValueError(f"split=pgraphrag needs review text, and data set '{tables.name}' has no tables.reviews "
+                         "(use data=amazon_reviews or a source that reads review text)")
+    return make_generation_split(reviews, task=target, n_test=n_test, n_valid=n_valid, n_train=n_train,
+                                 bucket_edges=bucket_edges, bucket_weights=bucket_weights, max_visible=max_visible,
+                                 max_title_words=max_title_words, seed=seed)
+
+
 def make_generation_split(reviews: pd.DataFrame, task: str = "text", n_test: int = 40, n_valid: int = 20,
                           n_train: int = 60, bucket_edges=(0, 1, 3, 6), bucket_weights=(0.4, 0.2, 0.2, 0.2),
                           max_visible: int = 10, max_title_words: int = 10, seed: int = 0) -> GenSplit:
     if task not in TASKS:
-        raise ValueError(f"generation.target must be one of {TASKS}, got {task!r}")
+        raise ValueError(f"task.target must be one of {TASKS}, got {task!r}")
     if len(bucket_weights) != len(bucket_edges):
         raise ValueError(f"bucket_weights {list(bucket_weights)} need one weight per bucket edge {list(bucket_edges)}")
     r = check_reviews(reviews)

@@ -26,7 +26,7 @@ from .student import StepStudent, fit_student, predict
 
 log = logging.getLogger(__name__)
 DOMAINS = {"ml100k": "movie", "amazon_beauty": "beauty product", "synthetic": "item"}
-_LLM_VOLATILE = ("cache", "progress", "num_threads", "batch_size", "score_batch_size", "max_users", "encoder",
+_LLM_VOLATILE = ("_target_", "cache", "progress", "num_threads", "batch_size", "score_batch_size", "max_users", "encoder",
                  "model_cache_dir", "parse_retries", "retry_temperature")
 
 
