@@ -124,6 +124,35 @@ def to_markdown(res: dict) -> str:
     return "\n".join(out)
 
 
+def plot(res: dict, path: Path) -> None:
+    """A and B side by side per bucket (first metric, one panel per eval set), each bucket marked with its
+    Holm-adjusted paired t-test stars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(res["sets"])
+    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.8), squeeze=False)
+    for ax, s in zip(axes[0], sets):
+        m, e = next(iter(res["sets"][s]["metrics"].items()))
+        rows = [("all", e["overall"])] + sorted(e["buckets"].items(), key=lambda kv: _bucket_key(kv[0]))
+        x = range(len(rows))
+        for off, side, lab in ((-0.2, "mean_a", "A: " + label(res["a"])), (0.2, "mean_b", "B: " + label(res["b"]))):
+            ax.bar([i + off for i in x], [st[side] or 0 for _, st in rows], 0.4, label=lab)
+        for i, (_, st) in enumerate(rows):
+            top = max(st["mean_a"] or 0, st["mean_b"] or 0)
+            ax.annotate(stars(st.get("p_t_holm", st["p_t"])), (i, top), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(list(x), [f"{b}\n(n={st['n']})" for b, st in rows], fontsize=7)
+        ax.set_title(f"{s}: {m}", fontsize=9)
+        ax.margins(y=0.12)
+    h, lab = axes[0][0].get_legend_handles_labels()
+    fig.legend(h, lab, loc="lower center", fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m coldstart_exp.compare", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.json").write_text(json.dumps(res, indent=1))
         (out / "compare.md").write_text(md + "\n")
-        print(f"written: {out / 'compare.json'}, {out / 'compare.md'}")
+        plot(res, out / "compare.png")
+        print(f"written: {out / 'compare.json'}, {out / 'compare.md'}, {out / 'compare.png'}")
     return 0
 
 

@@ -88,6 +88,7 @@ def test_cli_sweep_dirs_average_seeds(tmp_path, capsys):
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| ndcg@10 | 3-5 | 20 |" in md and "+0.1000" in md
     assert "+0.1000" in capsys.readouterr().out
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5000  # A and B side by side per bucket
 
 
 def test_cli_mixed_configurations_need_where(tmp_path, capsys):
