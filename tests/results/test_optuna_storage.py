@@ -1,5 +1,5 @@
-"""Optuna sweeps keep their study in SQLite in the sweep dir (optuna-dashboard can open it; a rerun into the same
-dir continues it), and the multirun summary names each trial by its parameters with the best trial first."""
+"""An Optuna sweep's multirun summary names each trial by its parameters, best trial first (the sweeper's
+optimization_results.yaml agrees); and SQLite storage: the callback creates the folder of a sqlite:/// path."""
 
 from __future__ import annotations
 
@@ -8,23 +8,29 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
+from omegaconf import OmegaConf
+
+from coldstart_exp.training.callbacks import MultirunSummary
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_optuna_sweep_persists_trials_and_summary_ranks_them(tmp_path):
+def test_optuna_sweep_summary_ranks_trials_by_the_objective(tmp_path):
     sweep = tmp_path / "sweep"
     r = subprocess.run([sys.executable, "-m", "coldstart_exp", "hparams_search=sasrec_optuna", "data=synthetic",
                         "hydra.sweeper.n_trials=2", "trainer.max_epochs=1", "threads=1", "logger=none",
                         f"hydra.sweep.dir={sweep}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    import optuna
-
-    study = optuna.load_study(study_name="sasrec", storage=f"sqlite:///{sweep / 'optuna.db'}")
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(done) == 2
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     agg = pd.read_csv(sweep / "summary_by_config.csv")
     assert {"param:trainer.lr", "param:backbone.model.dropout", "param:backbone.model.hidden"} <= set(agg.columns)
-    assert len(agg) == 2 and agg["objective_mean"].iloc[0] == max(t.value for t in done)
+    assert len(agg) == 2 and abs(agg["objective_mean"].iloc[0] - best["best_value"]) < 1e-6
     assert agg["objective_mean"].iloc[0] >= agg["objective_mean"].iloc[1]
     assert "best configuration first" in (sweep / "summary.md").read_text()
+
+
+def test_sqlite_storage_folder_created_before_the_sweeper_opens_it(tmp_path):
+    db = tmp_path / "not" / "yet" / "optuna.db"
+    MultirunSummary().on_multirun_start(OmegaConf.create({"hydra": {"sweeper": {"storage": f"sqlite:///{db}"}}}))
+    assert db.parent.is_dir()
