@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 BLOCK = 32768
@@ -28,6 +29,8 @@ def records(path: Path):
         if kind == 0 and length == 0:
             pos += left
             continue
+        if pos + 7 + length > len(data):  # a record still being written
+            break
         chunk = data[pos + 7:pos + 7 + length]
         pos += 7 + length
         if kind == FULL:
@@ -46,9 +49,14 @@ def records(path: Path):
         yield rec
 
 
-def read_run(run_dir: Path) -> dict:
-    """{"group", "job_type", "tags", "config", "history": [rows], "summary": {...}} of one offline run."""
+def read_run(run_dir: Path, wait_s: float = 30.0) -> dict:
+    """{"group", "job_type", "tags", "config", "history": [rows], "summary": {...}} of one offline run.
+    The wandb service process may still be flushing the file after `finish()` returns: wait (up to `wait_s`)
+    for the run's exit record."""
     (f,) = list(Path(run_dir).glob("run-*.wandb"))
+    deadline = time.monotonic() + wait_s
+    while not any(r.WhichOneof("record_type") == "exit" for r in records(f)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     out = {"group": None, "job_type": None, "tags": [], "config": {}, "history": [], "summary": {}}
     for rec in records(f):
         kind = rec.WhichOneof("record_type")
