@@ -31,6 +31,8 @@ CACHE_FORMAT = 3  # bump when the table layout changes (3: sources as `_target_`
 def _cache_key(cfg: DictConfig, paths: list[Path]) -> str:
     pre = OmegaConf.to_container(cfg, resolve=True)
     pre.pop("cache", None)
+    if pre.get("duplicates", "keep") == "keep":
+        pre.pop("duplicates", None)  # the default: caches built before the knob existed stay valid
     if isinstance(pre.get("source"), dict):
         pre["source"].pop("dir", None)  # where the files are is not what they hold
     return cache_key(f"format={CACHE_FORMAT}", pre, length=16, files=paths)
@@ -71,9 +73,13 @@ def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
     t0 = time.perf_counter()
     bad = BadRowLog(cfg.get("on_bad_rows", "error"))
     raw = source.read(bad)
-    tables = build_tables(cfg.name, raw, cfg.get("rating_threshold"), int(cfg.get("kcore", 0)))
+    tables = build_tables(cfg.name, raw, cfg.get("rating_threshold"), int(cfg.get("kcore", 0)),
+                          cfg.get("duplicates", "keep"))
     tables.report["bad_rows"] = bad.as_dict()
     tables.report["parse_seconds"] = round(time.perf_counter() - t0, 3)
+    if bad.multiline:
+        log.warning("%s: %d record(s) run over several lines (a quoted field with line breaks, or an unbalanced "
+                    "quote that swallowed rows; check them): %s", cfg.name, len(bad.multiline), bad.multiline[:5])
     if bad.total:
         log.warning("%s: skipped %d bad rows (data.on_bad_rows=skip): %s", cfg.name, bad.total, dict(bad.counts))
     kc = tables.report["kcore"]
