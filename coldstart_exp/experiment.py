@@ -28,9 +28,9 @@ from .data.loading import load_tables
 from .data.splits import Split, make_split
 from .data.tables import Tables
 from .eval.report import format_summary, write_eval_outputs
-from .schema import validate_config
+from .schema import check_against_data, validate_config
 from .training.loggers import build_loggers, close_loggers, log_payload
-from .training.resume import ResumeState, check_resume, trim_csv
+from .training.resume import ResumeState, check_resume, lock_run_dir, trim_csv
 from .training.trainer import build_trainer, check_strategy
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class RunContext:
     extra: dict = field(default_factory=dict)  # method-specific facts for metrics.json
     loggers: list = field(default_factory=list)
     resume_from: tuple | None = None  # (last.ckpt, its global step) when resuming, checked by check_resume
+    lock: object = None  # the run dir's lock (training/resume.py), released by finish
 
     def backbone(self):
         """The configured backbone, sized for these tables (and its item codes prepared, e.g. TIGER's)."""
@@ -80,18 +81,19 @@ def prepare(cfg: DictConfig) -> RunContext:
     torch.set_num_threads(cfg.get("threads") or torch.get_num_threads())
     run_dir = Path(cfg.paths.output_dir)
     resume_from = check_resume(cfg, run_dir)  # before anything in run_dir is overwritten
-    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_run_dir(run_dir)  # one run per dir at a time
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     started = t0 = time.perf_counter()
     tables = load_tables(cfg.data, cfg.paths.cache_dir)
     t1 = time.perf_counter()
     split = make_split(tables, cfg.split)
+    check_against_data(cfg, tables, split)
     t2 = time.perf_counter()
     log.info("data %s: %d users, %d items, %d interactions; split %s", tables.name, tables.n_users,
              tables.n_items, len(tables.interactions), split.info)
     return RunContext(cfg, run_dir, tables, split, evaluator=make_evaluator(cfg), started=started,
                       timings={"load_s": round(t1 - t0, 3), "split_s": round(t2 - t1, 3)},
-                      loggers=build_loggers(cfg), resume_from=resume_from)
+                      loggers=build_loggers(cfg), resume_from=resume_from, lock=lock)
 
 
 def make_evaluator(cfg: DictConfig):
@@ -171,6 +173,8 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[
     print(f"run dir: {ctx.run_dir}")
     log_payload(ctx.loggers, payload, ctx.run_dir, curve, log_rows=not curve_logged)
     close_loggers(ctx.loggers)
+    if ctx.lock is not None:
+        ctx.lock.release()
     return payload
 
 

@@ -6,12 +6,15 @@ with the key, the value and what is allowed. Method- and backbone-specific knobs
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .eval.metrics import METRICS
+
+log = logging.getLogger(__name__)
 
 PosInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -111,3 +114,16 @@ def validate_config(cfg: DictConfig) -> None:
             if line not in lines:
                 lines.append(line)
         raise ConfigError("invalid config (fix these overrides or YAML values):\n  " + "\n  ".join(lines)) from None
+
+
+def check_against_data(cfg: DictConfig, tables, split) -> None:
+    """Knobs that can only be judged once the tables and split exist (before any training)."""
+    ks = list(cfg.eval.ks)
+    if max(ks) > tables.n_items:
+        log.warning("eval.ks=%s: cut-off(s) %s exceed the %d items of %s, so @k ranks every item there is",
+                    ks, [k for k in ks if k > tables.n_items], tables.n_items, tables.name)
+    empty = [name for name, es in {"valid": split.valid, **split.tests}.items() if len(es) == 0]
+    if empty:
+        knob = " (split.n_support / split.valid_n_support)" if "n_support" in cfg.split else ""
+        raise ConfigError(f"evaluation set(s) {empty} of split={cfg.split.name} have no users on {tables.name}"
+                          f"{knob}: their metrics would be NaN; choose values the data can fill")

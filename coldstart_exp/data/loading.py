@@ -64,12 +64,20 @@ def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
     folder = None
     if use_cache:
         folder = Path(cache_dir) / "tables" / f"{cfg.name}-{_cache_key(cfg, paths)}"
+        _remove_stale_tmp(folder)
         if (folder / "report.json").exists():
             t0 = time.perf_counter()
-            tables = _read_cache(cfg.name, folder)
-            tables.report["loaded_from_cache"] = str(folder)
-            log.info("loaded %s from cache %s in %.2fs", cfg.name, folder, time.perf_counter() - t0)
-            return tables
+            try:
+                tables = _read_cache(cfg.name, folder)
+            except Exception as e:  # truncated/corrupt Parquet or JSON: set aside and rebuild from the source
+                aside = folder.with_name(f"{folder.name}.corrupt-{int(time.time())}")
+                log.warning("data cache %s is damaged (%s: %s); moved to %s and rebuilding", folder,
+                            type(e).__name__, str(e)[:200], aside)
+                os.replace(folder, aside)
+            else:
+                tables.report["loaded_from_cache"] = str(folder)
+                log.info("loaded %s from cache %s in %.2fs", cfg.name, folder, time.perf_counter() - t0)
+                return tables
     t0 = time.perf_counter()
     bad = BadRowLog(cfg.get("on_bad_rows", "error"))
     raw = source.read(bad)
@@ -89,6 +97,17 @@ def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
     if folder is not None:
         _write_cache(tables, folder)
     return tables
+
+
+def _remove_stale_tmp(folder: Path) -> None:
+    """Temp folders of cache builds whose process is gone (killed mid-write)."""
+    for tmp in folder.parent.glob(folder.name + ".tmp*") if folder.parent.exists() else []:
+        pid = tmp.name.rsplit(".tmp", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.info("removed %s, left by a cache build that was killed", tmp)
 
 
 def _write_cache(t: Tables, folder: Path) -> None:

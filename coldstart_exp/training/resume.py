@@ -34,6 +34,30 @@ class ResumeError(RuntimeError):
     """A resume that would mix two configs or read a damaged checkpoint."""
 
 
+class RunDirBusy(RuntimeError):
+    """Another live run is writing the same run dir."""
+
+
+def lock_run_dir(run_dir: Path):
+    """An exclusive lock on `run_dir` for this run (released by `finish`, or when the process ends, even by
+    kill -9): a second run into the same dir is refused instead of mixing its config with the first's
+    metrics. DDP ranks > 0 share rank 0's lock."""
+    import os
+
+    from filelock import FileLock, Timeout
+
+    if os.environ.get("LOCAL_RANK", "0") != "0":
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir / ".run.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunDirBusy(f"{run_dir} is being written by another run (lock {run_dir / '.run.lock'} is held); "
+                         f"wait for it, or give this run its own hydra.run.dir") from None
+    return lock
+
+
 def config_dict(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
