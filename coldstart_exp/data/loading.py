@@ -81,6 +81,10 @@ def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
     t0 = time.perf_counter()
     bad = BadRowLog(cfg.get("on_bad_rows", "error"))
     raw = source.read(bad)
+    if raw.interactions is None or len(raw.interactions) == 0:
+        why = f"all {bad.total} rows were skipped as bad" if bad.total else "the file has a header but no rows?"
+        raise DataError(f"data set '{cfg.name}': no interaction rows read ({why}); files: "
+                        f"{', '.join(str(p) for p in paths)}")
     tables = build_tables(cfg.name, raw, cfg.get("rating_threshold"), int(cfg.get("kcore", 0)),
                           cfg.get("duplicates", "keep"))
     tables.report["bad_rows"] = bad.as_dict()

@@ -59,6 +59,8 @@ FAULTS = [
      lambda t: t.report["duplicates"]["exact_duplicate_rows"] == 2 and len(t.interactions) == 20),
     ("duplicates_error", {"i.csv": _inter("u0,i0,0\n")}, ["data.duplicates=error"],
      r"1 exact duplicate interaction rows .*data\.duplicates=drop"),
+    ("header_only_interactions", {"i.csv": b"user_id,item_id,timestamp\n", "it.csv": ITEMS.encode()},
+     ["data.source.items=it.csv"], r"no interaction rows read \(the file has a header but no rows\?\); files: \S*i\.csv"),
     ("missing_column", {"i.csv": b"user_id,item\nu1,i1\n"}, [], r"i\.csv:1: field\(s\) 'item_id'"),
 ]
 
