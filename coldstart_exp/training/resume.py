@@ -40,8 +40,9 @@ class RunDirBusy(RuntimeError):
 
 def lock_run_dir(run_dir: Path):
     """An exclusive lock on `run_dir` for this run (released by `finish`, or when the process ends, even by
-    kill -9): a second run into the same dir is refused instead of mixing its config with the first's
-    metrics. DDP ranks > 0 share rank 0's lock."""
+    kill -9): a second run (process) into the same dir is refused instead of mixing its config with the
+    first's metrics. Re-entrant within a process (a failed in-process run does not block the next one);
+    DDP ranks > 0 share rank 0's lock."""
     import os
 
     from filelock import FileLock, Timeout
@@ -49,7 +50,7 @@ def lock_run_dir(run_dir: Path):
     if os.environ.get("LOCAL_RANK", "0") != "0":
         return None
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(run_dir / ".run.lock"))
+    lock = FileLock(str(run_dir / ".run.lock"), is_singleton=True)  # re-entrant within one process
     try:
         lock.acquire(timeout=0)
     except Timeout:

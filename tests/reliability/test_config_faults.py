@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
-from filelock import FileLock
 
 from coldstart_exp.experiment import prepare
 from coldstart_exp.schema import ConfigError
@@ -56,9 +58,16 @@ def test_cutoff_above_item_count_is_stated(tmp_path, caplog):
 
 def test_second_run_into_a_busy_run_dir_is_refused(tmp_path):
     (tmp_path / "run").mkdir()
-    with FileLock(str(tmp_path / "run" / ".run.lock")):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+                               f"lock = FileLock({str(tmp_path / 'run' / '.run.lock')!r}); lock.acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunDirBusy, match=r"run is being written by another run"):
             prepare(compose(BASE, tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_resume_without_checkpoint_says_so(tmp_path, caplog):

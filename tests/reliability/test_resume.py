@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from coldstart_exp.run import run
-from coldstart_exp.training.resume import ResumeError
+from coldstart_exp.training.resume import ResumeError, ResumeState
 from tests.conftest import compose
 
 BASE = ["data=synthetic", "backbone=sasrec", "logger=csv", "threads=1", "trainer.patience=50",
@@ -20,10 +20,34 @@ def _run(run_dir, cache, *ov):
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def test_stop_and_resume_reproduces_uninterrupted_run(tmp_path):
+class _Killed(RuntimeError):
+    pass
+
+
+def _kill_at(monkeypatch, epoch: int, batch: int):
+    """Stop the fit like kill -9 would: at a batch of `epoch`, after the checkpoint of epoch-1 was written
+    and some of this epoch's rows were logged (nothing more is saved)."""
+    def on_train_batch_end(self, trainer, pl_module, outputs, b, batch_idx):
+        if trainer.current_epoch == epoch and batch_idx == batch:
+            raise _Killed()
+
+    monkeypatch.setattr(ResumeState, "on_train_batch_end", on_train_batch_end, raising=False)
+
+
+def _val_by_epoch(run_dir):
+    logged = pd.read_csv(run_dir / "csv" / "metrics.csv")
+    fit = logged.dropna(subset=["val/ndcg@10"])
+    return fit.drop_duplicates("epoch", keep="first").set_index("epoch")["val/ndcg@10"]
+
+
+def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     full = _run(tmp_path / "full", tmp_path / "cache", "trainer.max_epochs=4")
     part = tmp_path / "part"
-    _run(part, tmp_path / "cache", "trainer.max_epochs=2")
+    with monkeypatch.context() as m:
+        _kill_at(m, epoch=2, batch=3)
+        with pytest.raises(_Killed):
+            _run(part, tmp_path / "cache", "trainer.max_epochs=4")
+    assert not (part / "metrics.json").exists()
     resumed = _run(part, tmp_path / "cache", "trainer.max_epochs=4", "trainer.resume=true")
     for set_name in full["metrics"]:
         a, b = full["metrics"][set_name]["overall"], resumed["metrics"][set_name]["overall"]
@@ -31,14 +55,17 @@ def test_stop_and_resume_reproduces_uninterrupted_run(tmp_path):
             assert abs(a[k] - b[k]) < 1e-6, (set_name, k, a[k], b[k])
     curve_full = pd.read_csv(tmp_path / "full" / "val_curve.csv")
     curve = pd.read_csv(part / "val_curve.csv")
-    assert list(curve["epoch"]) == [0, 1, 2, 3]
+    assert list(curve["epoch"]) == list(curve_full["epoch"]) == [0, 1, 2, 3]
     assert (curve["val/ndcg@10"] - curve_full["val/ndcg@10"]).abs().max() < 1e-6
     assert curve["seconds"].is_monotonic_increasing
+    # csv/metrics.csv: epochs 0-1 kept from the killed run, the killed epoch's rows not twice
     logged = pd.read_csv(part / "csv" / "metrics.csv")
-    val_epochs = logged.dropna(subset=["val/ndcg@10"])["epoch"].tolist()
-    assert val_epochs == [0, 1, 2, 3]  # epochs 0-1 kept from the first run, none twice
-    assert resumed["timings"]["fit_s"] >= full["timings"]["fit_s"] * 0.3  # the first 2 epochs count too
+    full_logged = pd.read_csv(tmp_path / "full" / "csv" / "metrics.csv")
+    assert logged["step"].tolist() == full_logged["step"].tolist()
+    assert (_val_by_epoch(part) - _val_by_epoch(tmp_path / "full")).abs().max() < 1e-6
+    assert resumed["timings"]["fit_s"] > 0.4 * full["timings"]["fit_s"]  # the killed run's epochs count too
     assert resumed["resumed_from"]["step"] > 0
+    assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
 def test_resume_with_other_config_is_refused_and_names_the_keys(tmp_path):
