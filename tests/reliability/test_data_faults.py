@@ -61,6 +61,11 @@ FAULTS = [
      r"1 exact duplicate interaction rows .*data\.duplicates=drop"),
     ("header_only_interactions", {"i.csv": b"user_id,item_id,timestamp\n", "it.csv": ITEMS.encode()},
      ["data.source.items=it.csv"], r"no interaction rows read \(the file has a header but no rows\?\); files: \S*i\.csv"),
+    ("latin1_title_skip", {"i.csv": _inter(), "it.csv": ITEMS.replace("Title 3", "Titl\xe9 3").encode("latin-1")},
+     ["data.source.items=it.csv", "data.on_bad_rows=skip"],
+     lambda t: t.report["bad_rows"]["by_file_field"] == {"it.csv:title": 1}),
+    ("garbage_items_file", {"i.csv": _inter(), "it.csv": bytes(range(256)) * 4}, ["data.source.items=it.csv"],
+     r"it\.csv:1: field"),
     ("missing_column", {"i.csv": b"user_id,item\nu1,i1\n"}, [], r"i\.csv:1: field\(s\) 'item_id'"),
 ]
 
