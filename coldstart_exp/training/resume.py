@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 # keys that may change between the killed run and its resume without changing what is computed
 HARMLESS = ("trainer.max_epochs", "trainer.resume", "trainer.max_time", "trainer.progress_refresh",
             "trainer.log_every", "threads", "paths.", "logger.", "hydra.", "study")
+# keys that change how the run executes, not what it is: allowed, with a warning (under DDP the training
+# batches differ from one process; evaluating a checkpoint gives the same numbers)
+WARN_ONLY = ("strategy.",)
+
+
+def _matches(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == h or (h.endswith(".") and key.startswith(h)) for h in prefixes)
 
 
 class ResumeError(RuntimeError):
@@ -76,12 +83,12 @@ def _flatten(d, prefix: str = "") -> dict:
     return {prefix[:-1]: d}
 
 
-def config_diff(old: dict, new: dict) -> list[str]:
-    """`key: old -> new` for every leaf that differs, except the harmless ones."""
+def config_diff(old: dict, new: dict, ignore: tuple[str, ...] = HARMLESS + WARN_ONLY) -> list[str]:
+    """`key: old -> new` for every leaf that differs, except the `ignore`d ones."""
     a, b = _flatten(old), _flatten(new)
     out = []
     for k in sorted(set(a) | set(b)):
-        if any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS):
+        if _matches(k, ignore):
             continue
         if a.get(k, "<absent>") != b.get(k, "<absent>"):
             out.append(f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}")
@@ -124,7 +131,12 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path, int] | None:
             raise ResumeError(msg + "; set trainer.resume=force to resume anyway")
         log.warning(msg)
         return path, int(state.get("global_step", 0))
-    diff = config_diff(saved["config"], config_dict(cfg))
+    now = config_dict(cfg)
+    changed_how = [d for d in config_diff(saved["config"], now, HARMLESS) if _matches(d.split(":")[0], WARN_ONLY)]
+    if changed_how:
+        log.warning("resuming %s with a different execution setup (%s): epochs trained from here on batch "
+                    "differently", path, "; ".join(changed_how))
+    diff = config_diff(saved["config"], now)
     if diff:
         msg = (f"{path} was written by a different config ({len(diff)} key(s) differ, checkpoint -> now):\n  "
                + "\n  ".join(diff))
