@@ -67,7 +67,10 @@ def lock_run_dir(run_dir: Path):
 
 
 def config_dict(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # e.g. ${hydra:...} outside a Hydra app (a test's composed config): compare as written
+        return OmegaConf.to_container(cfg, resolve=False)
 
 
 def config_hash(d: dict) -> str:
