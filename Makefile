@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 
-.PHONY: install run test test-fast bench lint results clean
+.PHONY: install run test test-fast bench lint results report clean
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ bench: install   ## figures printed and written to outputs/bench/*.json
 
 results: install
 	$(PY) scripts/make_results.py
+
+report: install   ## one static HTML page (overview tables, bucket and time-to-quality charts) -> outputs/report/index.html
+	$(PY) scripts/make_report.py
 
 lint: install
 	$(VENV)/bin/ruff check coldstart_exp tests scripts

@@ -28,6 +28,7 @@ from .data.loading import load_tables
 from .data.splits import Split, make_split
 from .data.tables import Tables
 from .eval.report import format_summary, write_eval_outputs
+from .record import best_epoch, run_record
 from .schema import check_against_data, validate_config
 from .training.loggers import build_loggers, close_loggers, log_payload
 from .training.resume import ResumeState, check_resume, lock_run_dir, trim_csv
@@ -164,6 +165,7 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[
             "data_report": ctx.tables.report, "split_info": ctx.split.info, "timings": ctx.timings,
             "machine": {"host": platform.node(), "cpu_threads": torch.get_num_threads(),
                         "torch": torch.__version__, "python": platform.python_version()},
+            "best": best_epoch(curve, cfg.trainer.monitor), "run": run_record(ctx.timings["total_s"]),
             **ctx.extra, **facts,
         },
         chart=list(cfg.task.chart),
@@ -172,7 +174,8 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[
           f"seed {cfg.seed}, variant {cfg.get('variant')}) ==")
     print(format_summary(payload["metrics"], tuple(cfg.task.summary)))
     print(f"run dir: {ctx.run_dir}")
-    log_payload(ctx.loggers, payload, ctx.run_dir, curve, log_rows=not curve_logged, tables=log_tables)
+    log_payload(ctx.loggers, payload, ctx.run_dir, curve, log_rows=not curve_logged, tables=log_tables,
+                chart=list(cfg.task.chart))
     close_loggers(ctx.loggers)
     if ctx.lock is not None:
         ctx.lock.release()

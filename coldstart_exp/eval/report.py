@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..record import round_floats
 from .buckets import bucket_labels
 from .evaluator import summarise
 
@@ -36,10 +37,12 @@ def write_eval_outputs(run_dir: Path, tables_by_set: dict[str, pd.DataFrame], na
         }
     table = pd.concat(tidy, ignore_index=True) if tidy else pd.DataFrame()
     table.to_csv(run_dir / "buckets.csv", index=False)
-    payload = {**facts, "metrics": metrics}
+    payload = round_floats({**facts, "metrics": metrics})  # 6 significant digits, not float32 noise
     (run_dir / "metrics.json").write_text(json.dumps(payload, indent=1, default=_jsonable))
     if len(table):
-        plot_buckets(table, run_dir / "buckets.png", order, chart or names[:2])
+        title = (f"{facts.get('data')} · {facts.get('method')}/{facts.get('backbone')} · {facts.get('split')} · "
+                 f"seed {facts.get('seed')}" + (f" · {facts['variant']}" if facts.get("variant") not in (None, "default") else ""))
+        plot_buckets(table, run_dir / "buckets.png", order, chart or names[:2], title=title, per_user=tables_by_set)
     return payload
 
 
@@ -51,31 +54,64 @@ def _jsonable(o):
     return str(o)
 
 
-def plot_buckets(table: pd.DataFrame, path: Path, order: list[str], chart: list[str]) -> None:
-    """Bar chart of the task's `chart` metrics per activity bucket, one panel per evaluation set."""
+FEW_USERS = 30  # buckets with fewer users are hatched and labelled "few": their means are noisy
+
+
+def plot_buckets(table: pd.DataFrame, path: Path, order: list[str], chart: list[str], title: str = "",
+                 per_user: dict[str, pd.DataFrame] | None = None) -> None:
+    """Bar chart of the task's `chart` metrics per activity bucket, one panel per evaluation set; with the
+    per-user tables, 95% percentile-bootstrap intervals of each bucket mean as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sets = [s for s in table.eval_set.unique() if s != "valid"] or list(table.eval_set.unique())
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.8 * len(sets), 3.8), squeeze=False)
     for ax, s in zip(axes[0], sets):
         t = table[(table.eval_set == s) & table.metric.isin(chart) & (table.users > 0)]
         buckets = [b for b in ["all", *order] if b in set(t.bucket)]
         x = np.arange(len(buckets))
         w = 0.76 / len(chart)
+        users = [int(t[t.bucket == b].users.iloc[0]) for b in buckets]
+        pu = (per_user or {}).get(s)
         for j, m in enumerate(chart):
             v = [t[(t.bucket == b) & (t.metric == m)].value.mean() for b in buckets]
-            ax.bar(x + (j - (len(chart) - 1) / 2) * w, v, w, label=m)
-        users = [int(t[t.bucket == b].users.iloc[0]) for b in buckets]
-        ax.set_xticks(x, [f"{b}\n(n={u})" for b, u in zip(buckets, users)], fontsize=7)
+            err = None
+            if pu is not None and m in pu:
+                lo_hi = [bootstrap_ci(pu[m] if b == "all" else pu.loc[pu.bucket == b, m]) for b in buckets]
+                err = np.array([[max(0.0, vi - lo), max(0.0, hi - vi)] for vi, (lo, hi) in zip(v, lo_hi)]).T
+            bars = ax.bar(x + (j - (len(chart) - 1) / 2) * w, v, w, yerr=err, capsize=2, color=f"C{j}",
+                          error_kw={"elinewidth": 0.8}, label=m)
+            for bar, u in zip(bars, users):
+                if u < FEW_USERS:
+                    bar.set_hatch("//")
+                    bar.set_alpha(0.55)
+        ax.set_xticks(x, [f"{b}\n(n={u}{', few' if u < FEW_USERS else ''})" for b, u in zip(buckets, users)], fontsize=7)
         ax.set_title(s, fontsize=9)
-        ax.set_xlabel("user activity bucket", fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+        ax.set_xlabel("user activity bucket (training interactions)", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    note = "error bars: 95% bootstrap CI of the mean" if per_user else ""
+    fig.legend(handles, labels, loc="lower center", ncol=len(chart) + 1, fontsize=7, frameon=False,
+               title=note or None, title_fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95 if title else 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean (the point itself when fewer than 2 values or no spread)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2 or np.allclose(v, v[0]):
+        m = float(v.mean()) if len(v) else float("nan")
+        return m, m
+    from scipy import stats
+
+    ci = stats.bootstrap((v,), np.mean, n_resamples=n_boot, method="percentile", batch=100,
+                         rng=np.random.default_rng(seed)).confidence_interval
+    return float(ci.low), float(ci.high)
 
 
 def format_summary(metrics: dict, names: tuple[str, ...] = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")) -> str:
