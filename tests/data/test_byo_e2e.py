@@ -56,3 +56,11 @@ def test_pre_split_atomic_files_with_split_given(tmp_path):
              "split=given")
     assert m["split"] == "given" and m["split_info"]["train_interactions"] == 10
     assert m["metrics"]["test"]["users"] == 5 and m["metrics"]["valid"]["users"] == 5
+
+
+@pytest.mark.slow
+def test_scaletot_on_csv_profiles(tmp_path):
+    """ScaleToT where the data has profiles: the CSV's user file (age_group, city) feeds the teacher's chains."""
+    m = _run(tmp_path, "method=scaletot", "split.n_support=[0,1]", *_data("csv", tmp_path))
+    assert m["split"] == "cold_user" and m["metrics"]["test/n=0"]["users"] >= 1
+    assert m["scaletot"]["teacher"]["chains"] >= 1 and m["data_report"]["coverage"]["user_profiles"] == 1.0
