@@ -105,7 +105,7 @@ def last_checkpoint(run_dir: Path) -> Path:
 def load_checkpoint(path: Path) -> dict:
     """The checkpoint dict, or a ResumeError naming the file when it cannot be read (e.g. truncated)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError/EOFError/UnpicklingError for damaged files
         raise ResumeError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); it is damaged "
                           f"(e.g. the run was killed while writing it). Move it aside and resume from "
@@ -169,7 +169,10 @@ def trim_csv(path: Path, max_step: int) -> int:
 
 
 def _rng_state() -> dict:
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Tensors and plain values only, so that Lightning's `weights_only=True` loading accepts the checkpoint."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    st = {"python": random.getstate(), "torch": torch.get_rng_state(),
+          "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))}
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -177,7 +180,8 @@ def _rng_state() -> dict:
 
 def _set_rng_state(st: dict) -> None:
     random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
+    name, keys, pos, has_gauss, gauss = st["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
