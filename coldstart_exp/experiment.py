@@ -29,7 +29,9 @@ from .data.splits import Split, make_split
 from .data.tables import Tables
 from .eval.report import format_summary, write_eval_outputs
 from .record import best_epoch, run_record
+from .schema import check_against_data, validate_config
 from .training.loggers import build_loggers, close_loggers, log_payload
+from .training.resume import ResumeState, check_resume, lock_run_dir, trim_csv
 from .training.trainer import build_trainer, check_strategy
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class RunContext:
     started: float = field(default_factory=time.perf_counter)
     extra: dict = field(default_factory=dict)  # method-specific facts for metrics.json
     loggers: list = field(default_factory=list)
+    resume_from: tuple | None = None  # (last.ckpt, its global step) when resuming, checked by check_resume
+    lock: object = None  # the run dir's lock (training/resume.py), released by finish
 
     def backbone(self):
         """The configured backbone, sized for these tables (and its item codes prepared, e.g. TIGER's)."""
@@ -69,6 +73,7 @@ class RunContext:
 
 
 def prepare(cfg: DictConfig) -> RunContext:
+    validate_config(cfg)  # types and ranges of the shared knobs, before any data is read
     check_strategy(cfg)
     if cfg.get("ablation_of") and cfg.ablation_of != cfg.method.name:
         raise ValueError(f"ablation {cfg.ablation_of}/{cfg.get('variant')} is a switch set of method={cfg.ablation_of}, "
@@ -76,18 +81,20 @@ def prepare(cfg: DictConfig) -> RunContext:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_num_threads(cfg.get("threads") or torch.get_num_threads())
     run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = check_resume(cfg, run_dir)  # before anything in run_dir is overwritten
+    lock = lock_run_dir(run_dir)  # one run per dir at a time
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     started = t0 = time.perf_counter()
     tables = load_tables(cfg.data, cfg.paths.cache_dir)
     t1 = time.perf_counter()
     split = make_split(tables, cfg.split)
+    check_against_data(cfg, tables, split)
     t2 = time.perf_counter()
     log.info("data %s: %d users, %d items, %d interactions; split %s", tables.name, tables.n_users,
              tables.n_items, len(tables.interactions), split.info)
     return RunContext(cfg, run_dir, tables, split, evaluator=make_evaluator(cfg), started=started,
                       timings={"load_s": round(t1 - t0, 3), "split_s": round(t2 - t1, 3)},
-                      loggers=build_loggers(cfg))
+                      loggers=build_loggers(cfg), resume_from=resume_from, lock=lock)
 
 
 def make_evaluator(cfg: DictConfig):
@@ -104,10 +111,12 @@ def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
     t0 = time.perf_counter()
     ckpt = "best"
     if backbone.trainable and cfg.trainer.max_epochs > 0:
-        last = ctx.run_dir / "checkpoints" / "last.ckpt"
-        resume = str(last) if cfg.trainer.resume and last.exists() else None
-        if resume:
-            log.info("resuming from %s", resume)
+        resume = None
+        if ctx.resume_from:  # checked against this config in prepare; log rows after its step are dropped
+            resume, step = ctx.resume_from
+            trim_csv(ctx.run_dir / "csv" / "metrics.csv", step)
+            log.info("resuming from %s (step %d)", resume, step)
+            ctx.extra["resumed_from"] = {"checkpoint": str(resume), "step": step}
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
         # the reported validation metrics belong to the tested (best) model, not the last epoch
         trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
@@ -116,6 +125,8 @@ def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
     t1 = time.perf_counter()
     trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
     t2 = time.perf_counter()
+    prior = next((c.prior_fit_s for c in trainer.callbacks if isinstance(c, ResumeState)), 0.0)
+    t0 -= prior  # a resumed fit counts the killed run's fit seconds too
     ctx.timings.update(fit_s=round(t1 - t0, 2), test_s=round(t2 - t1, 2), epochs=trainer.current_epoch,
                        steps=trainer.global_step)
     if module.curve:
@@ -166,6 +177,8 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[
     log_payload(ctx.loggers, payload, ctx.run_dir, curve, log_rows=not curve_logged, tables=log_tables,
                 chart=list(cfg.task.chart))
     close_loggers(ctx.loggers)
+    if ctx.lock is not None:
+        ctx.lock.release()
     return payload
 
 

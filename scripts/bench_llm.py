@@ -150,6 +150,12 @@ def profile_generate(b, bs: int, max_new: int, top: int = 12) -> dict:
     return out
 
 
+def peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def machine_load() -> dict:
     """Load average and who holds the shared machine's job slots (stated with every figure)."""
     slots = {}
@@ -223,8 +229,6 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["generate", "ttft", "scoring", "cache", "encoder", "hnsw"])
     args = ap.parse_args()
-    import resource
-
     import torch
 
     torch.set_num_threads(args.threads)
@@ -233,13 +237,15 @@ def main() -> None:
     b, t_load = timed(lambda: build_backend({"backend": "smollm2", "model_cache_dir": args.model_cache_dir,
                                              "dtype": args.dtype, "progress": False}))
     _, t_w = timed(lambda: b.model)
-    report["model"] = {"name": b.name, "version": b.version, "load_s": round(t_load + t_w, 2)}
+    report["model"] = {"name": b.name, "version": b.version, "load_s": round(t_load + t_w, 2),
+                       "peak_rss_mb_after_load": peak_rss_mb()}
     print(f"model {b.name} ({args.dtype}, {args.threads} threads): loaded in {t_load + t_w:.1f}s; "
           f"load {report['load_start']}", flush=True)
     if args.profile:
         report["profile"] = profile_generate(b, 32, 16 if args.quick else 64)
     if "generate" not in args.skip:
         report["generate"] = bench_generate(b, args.quick, args.decoders, args.batches)
+        report["generate"]["peak_rss_mb_after"] = peak_rss_mb()
     if args.compare_dtype:  # same run, same prompts: tokens/s and identical outputs in another dtype
         b._model = b.model.to(getattr(torch, args.compare_dtype))
         section = {"dtype": args.compare_dtype,
@@ -252,15 +258,17 @@ def main() -> None:
     report.get("generate", {}).pop("_outputs", None)
     if "ttft" not in args.skip:
         report["time_to_first_token"] = bench_ttft(b, [1, 32])
+        report["time_to_first_token"]["peak_rss_mb_after"] = peak_rss_mb()
     if "scoring" not in args.skip:
         report["label_scoring"] = bench_scoring(b, args.quick)
+        report["label_scoring"]["peak_rss_mb_after"] = peak_rss_mb()
     if "cache" not in args.skip:
         report["cache"] = bench_cache(b, args.quick)
     if "encoder" not in args.skip:
         report["encoder"] = bench_encoder(args.quick)
     if "hnsw" not in args.skip:
         report["hnsw"] = bench_hnsw(args.quick)
-    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report["peak_rss_mb"] = peak_rss_mb()
     report["load_end"] = machine_load()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ class SASRec(Backbone):
     def __init__(self, n_items: int, max_len: int, hidden: int = 64, layers: int = 2, heads: int = 2,
                  dropout: float = 0.2, attn_dropout: float | None = None, loss: str = "ce", n_negatives: int = 1024,
                  norm: str = "pre", emb_scale: bool | None = None, positions: str = "right",
-                 layer_norm_eps: float = 1e-5, **_: object):
+                 layer_norm_eps: float = 1e-5, last_query_top: bool = False, **_: object):
         super().__init__()
         if norm not in ("pre", "post"):
             raise ValueError(f"backbone.model.norm must be 'pre' or 'post', got {norm!r}")
@@ -28,6 +28,7 @@ class SASRec(Backbone):
         self.n_negatives = n_negatives
         self.n_items, self.loss_type, self.heads = n_items, loss, heads
         self.norm_first, self.positions = norm == "pre", positions
+        self.last_query_top = last_query_top
         self.emb_scale = (hidden**0.5) if (self.norm_first if emb_scale is None else emb_scale) else 1.0
         self.item_emb = nn.Embedding(n_items + 1, hidden, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len, hidden)
@@ -83,9 +84,13 @@ class SASRec(Backbone):
                              self.n_negatives)
 
     def user_state(self, batch: dict) -> torch.Tensor:
-        """(B, d) state after the most recent item: all layers but the last run on every position,
-        the last one on the final position only (what ranking needs; about half the encoder's cost)."""
+        """(B, d) state after the most recent item. With `last_query_top`, all layers but the last run
+        on every position and the last one on the final position only (what ranking needs; about half
+        the encoder's cost); its scores differ from the full encoder's in the last float bits (~1e-6),
+        which can swap two items whose scores are that close, so it is off by default."""
         seq = batch["seq"]
+        if not self.last_query_top:
+            return self.encode(seq)[:, -1]
         mask = self._mask(seq)
         x = self._embed(seq)
         *lower, top = self.encoder.layers

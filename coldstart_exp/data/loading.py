@@ -31,6 +31,8 @@ CACHE_FORMAT = 3  # bump when the table layout changes (3: sources as `_target_`
 def _cache_key(cfg: DictConfig, paths: list[Path]) -> str:
     pre = OmegaConf.to_container(cfg, resolve=True)
     pre.pop("cache", None)
+    if pre.get("duplicates", "keep") == "keep":
+        pre.pop("duplicates", None)  # the default: caches built before the knob existed stay valid
     if isinstance(pre.get("source"), dict):
         pre["source"].pop("dir", None)  # where the files are is not what they hold
     return cache_key(f"format={CACHE_FORMAT}", pre, length=16, files=paths)
@@ -62,18 +64,34 @@ def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
     folder = None
     if use_cache:
         folder = Path(cache_dir) / "tables" / f"{cfg.name}-{_cache_key(cfg, paths)}"
+        _remove_stale_tmp(folder)
         if (folder / "report.json").exists():
             t0 = time.perf_counter()
-            tables = _read_cache(cfg.name, folder)
-            tables.report["loaded_from_cache"] = str(folder)
-            log.info("loaded %s from cache %s in %.2fs", cfg.name, folder, time.perf_counter() - t0)
-            return tables
+            try:
+                tables = _read_cache(cfg.name, folder)
+            except Exception as e:  # truncated/corrupt Parquet or JSON: set aside and rebuild from the source
+                aside = folder.with_name(f"{folder.name}.corrupt-{int(time.time())}")
+                log.warning("data cache %s is damaged (%s: %s); moved to %s and rebuilding", folder,
+                            type(e).__name__, str(e)[:200], aside)
+                os.replace(folder, aside)
+            else:
+                tables.report["loaded_from_cache"] = str(folder)
+                log.info("loaded %s from cache %s in %.2fs", cfg.name, folder, time.perf_counter() - t0)
+                return tables
     t0 = time.perf_counter()
     bad = BadRowLog(cfg.get("on_bad_rows", "error"))
     raw = source.read(bad)
-    tables = build_tables(cfg.name, raw, cfg.get("rating_threshold"), int(cfg.get("kcore", 0)))
+    if raw.interactions is None or len(raw.interactions) == 0:
+        why = f"all {bad.total} rows were skipped as bad" if bad.total else "the file has a header but no rows?"
+        raise DataError(f"data set '{cfg.name}': no interaction rows read ({why}); files: "
+                        f"{', '.join(str(p) for p in paths)}")
+    tables = build_tables(cfg.name, raw, cfg.get("rating_threshold"), int(cfg.get("kcore", 0)),
+                          cfg.get("duplicates", "keep"))
     tables.report["bad_rows"] = bad.as_dict()
     tables.report["parse_seconds"] = round(time.perf_counter() - t0, 3)
+    if bad.multiline:
+        log.warning("%s: %d record(s) run over several lines (a quoted field with line breaks, or an unbalanced "
+                    "quote that swallowed rows; check them): %s", cfg.name, len(bad.multiline), bad.multiline[:5])
     if bad.total:
         log.warning("%s: skipped %d bad rows (data.on_bad_rows=skip): %s", cfg.name, bad.total, dict(bad.counts))
     kc = tables.report["kcore"]
@@ -83,6 +101,17 @@ def load_tables(cfg: DictConfig, cache_dir: str | Path | None = None) -> Tables:
     if folder is not None:
         _write_cache(tables, folder)
     return tables
+
+
+def _remove_stale_tmp(folder: Path) -> None:
+    """Temp folders of cache builds whose process is gone (killed mid-write)."""
+    for tmp in folder.parent.glob(folder.name + ".tmp*") if folder.parent.exists() else []:
+        pid = tmp.name.rsplit(".tmp", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.info("removed %s, left by a cache build that was killed", tmp)
 
 
 def _write_cache(t: Tables, folder: Path) -> None:

@@ -11,24 +11,48 @@ import gzip
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import BadRowLog, DataError
 
 
 def open_text(path: Path, encoding: str = "utf-8") -> io.TextIOBase:
-    """Open plain, .gz or single-member .zip text files."""
+    """Open plain, .gz or single-member .zip text files. A UTF-8 byte-order mark is dropped; bytes that do
+    not decode are kept as surrogates so that the row holding them is reported (`bad_encoding`)."""
     path = Path(path)
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding=encoding, newline="")
+        return gzip.open(path, "rt", encoding=encoding, newline="", errors="surrogateescape")
     if path.suffix == ".zip":
         zf = zipfile.ZipFile(path)
         members = [n for n in zf.namelist() if not n.endswith("/")]
         if len(members) != 1:
             raise DataError(f"{path}: expected one file in the zip archive, found {members}")
-        return io.TextIOWrapper(zf.open(members[0]), encoding=encoding, newline="")
-    return open(path, encoding=encoding, newline="")
+        return io.TextIOWrapper(zf.open(members[0]), encoding=encoding, newline="", errors="surrogateescape")
+    return open(path, encoding=encoding, newline="", errors="surrogateescape")
+
+
+def bad_encoding(v: str, encoding: str = "utf-8") -> str | None:
+    """The problem with a field read by `open_text` that held bytes invalid in `encoding`, else None."""
+    bad = [c for c in v if "\udc80" <= c <= "\udcff"]
+    if not bad:
+        return None
+    return f"byte 0x{ord(bad[0]) - 0xDC00:02x} is not valid {encoding} (set the source's encoding, e.g. latin-1)"
+
+
+@contextmanager
+def reading(path: Path, where: Callable[[], int]):
+    """Turn a damaged-file error while reading `path` (truncated or non-gzip .gz, a bad zip) into a
+    DataError naming the file and the line reached."""
+    try:
+        yield
+    except (EOFError, gzip.BadGzipFile, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path}:{where()}: the file is damaged or truncated ({type(e).__name__}: {e}); "
+                        f"download or decompress it again") from None
 
 
 Converter = type | Callable[[str], object]
@@ -37,7 +61,10 @@ Converter = type | Callable[[str], object]
 def _convert(typ: Converter, v: str, h: str):
     """int/float: a number (empty float -> NaN except for a timestamp); a callable raises ValueError."""
     if typ is int:
-        return int(float(v))
+        x = float(v)
+        if not -(2**63) <= x < 2**63:  # inf, 1e30: would overflow the int64 columns later, far from the file
+            raise ValueError("outside the 64-bit integer range")
+        return int(x)
     if typ is float:
         try:
             return float(v)
@@ -49,12 +76,14 @@ def _convert(typ: Converter, v: str, h: str):
 
 
 def _problem(typ: Converter, v: str, e: ValueError) -> str:
-    return f"not a number: {v!r}" if typ in (int, float) else f"cannot read {v!r}: {e}"
+    if typ in (int, float):
+        return f"{v!r} is {e}" if "range" in str(e) else f"not a number: {v!r}"
+    return f"cannot read {v!r}: {e}"
 
 
 def read_header(path: Path, sep: str = "\t", encoding: str = "utf-8") -> list[str]:
     """The raw header fields of a delimited file (with RecBole `name:type` suffixes, if any)."""
-    with open_text(path, encoding) as fh:
+    with open_text(path, encoding) as fh, reading(path, lambda: 1):
         row = next(csv.reader(fh, delimiter=sep, quotechar='"', strict=False), [])
     if not row:
         raise DataError(f"{path}:1: empty file or missing header")
@@ -89,7 +118,8 @@ def read_delimited(
     with open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=sep, quotechar='"', strict=False)  # quoted fields may hold newlines
         try:
-            header_row = next(reader)
+            with reading(path, lambda: 1):
+                header_row = next(reader)
         except StopIteration:
             header_row = []
         if not header_row:
@@ -100,17 +130,26 @@ def read_delimited(
         conv = [(i, h, numeric.get(h)) for i, h in enumerate(header)]
         n = len(header)
         start = reader.line_num + 1
-        for parts in reader:
-            lineno, start = start, reader.line_num + 1  # first physical line of this record
-            if not parts:
-                continue
-            if len(parts) != n:
-                log.bad(str(path), lineno, "<row>", f"expected {n} fields {header}, found {len(parts)}")
-                continue
-            row = _convert_row(parts, conv, path, lineno, log)
-            if row is not None:
-                for (_, h, _), v in zip(conv, row):
-                    cols[h].append(v)
+        with reading(path, lambda: reader.line_num):
+            for parts in reader:
+                lineno, start = start, reader.line_num + 1  # first physical line of this record
+                if not parts:
+                    continue
+                if len(parts) != n:
+                    last = reader.line_num
+                    if last > lineno:  # an unbalanced quote swallowed the lines up to the next quote
+                        log.bad(str(path), lineno, "<row>", f"expected {n} fields {header}, found {len(parts)}; "
+                                f"a quoted field runs over lines {lineno}-{last} (unbalanced quote?), so "
+                                f"{last - lineno + 1} lines are lost", n=last - lineno + 1)
+                    else:
+                        log.bad(str(path), lineno, "<row>", f"expected {n} fields {header}, found {len(parts)}")
+                    continue
+                if reader.line_num > lineno:
+                    log.spans(str(path), lineno, reader.line_num)
+                row = _convert_row(parts, conv, path, lineno, log)
+                if row is not None:
+                    for (_, h, _), v in zip(conv, row):
+                        cols[h].append(v)
     return cols
 
 
@@ -118,10 +157,14 @@ def _convert_row(parts: list[str], conv, path: Path, lineno: int, log: BadRowLog
     row = []
     for i, h, typ in conv:
         v = parts[i]
+        problem = bad_encoding(v)
+        if problem:
+            log.bad(str(path), lineno, h, problem)
+            return None
         if typ is not None:
             try:
                 v = _convert(typ, v, h)
-            except ValueError as e:
+            except (ValueError, OverflowError) as e:
                 log.bad(str(path), lineno, h, _problem(typ, v, e))
                 return None
         row.append(v)
@@ -142,7 +185,8 @@ def read_separated(
     numeric = numeric or {}
     conv = [(i, h, numeric.get(h)) for i, h in enumerate(names)]
     cols: dict[str, list] = {h: [] for h in names}
-    with open_text(path, encoding) as fh:
+    lineno = 0
+    with open_text(path, encoding) as fh, reading(path, lambda: lineno + 1):
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\r\n")
             if not line:
@@ -164,9 +208,13 @@ def iter_json_lines(path: Path, log: BadRowLog) -> Iterator[tuple[int, dict]]:
     (the McAuley 2014 metadata files are written with `repr`, not JSON)."""
     import ast
 
-    with open_text(path) as fh:
+    lineno = 0
+    with open_text(path) as fh, reading(path, lambda: lineno + 1):
         for lineno, line in enumerate(fh, start=1):
             line = line.strip()
+            if bad_encoding(line):
+                log.bad(str(path), lineno, "<row>", bad_encoding(line))
+                continue
             if not line:
                 continue
             try:

@@ -8,6 +8,7 @@ Conventions (relied upon everywhere downstream):
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -127,11 +130,32 @@ def k_core(inter: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict]:
     return inter, report
 
 
-def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore: int) -> Tables:
-    """Filter (rating threshold, k-core), re-index ids and align profiles/metadata."""
+def handle_duplicates(name: str, inter: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, dict]:
+    """Exact duplicate interaction rows (every column equal): counted always; `data.duplicates` says what
+    happens to them: keep (default: the file is the truth, with a warning), drop (keep the first) or error."""
+    if policy not in ("keep", "drop", "error"):
+        raise DataError(f"data.duplicates must be keep, drop or error, got {policy!r}")
+    dup = inter.duplicated(keep="first")
+    n = int(dup.sum())
+    report = {"policy": policy, "exact_duplicate_rows": n}
+    if n:
+        first = inter[dup].iloc[0].to_dict()
+        msg = (f"data set '{name}': {n} exact duplicate interaction rows ({n / len(inter):.1%}), e.g. {first}")
+        if policy == "error":
+            raise DataError(msg + "; set data.duplicates=drop to drop them or keep to keep them")
+        log.warning("%s; data.duplicates=%s", msg, policy)
+        if policy == "drop":
+            inter = inter[~dup]
+    return inter, report
+
+
+def build_tables(name: str, raw: RawData, rating_threshold: float | None, kcore: int,
+                 duplicates: str = "keep") -> Tables:
+    """Filter (exact duplicates, rating threshold, k-core), re-index ids and align profiles/metadata."""
     inter = raw.interactions
     report = dict(raw.report)
     report["raw_interactions"] = len(inter)
+    inter, report["duplicates"] = handle_duplicates(name, inter, duplicates)
     if rating_threshold is not None:
         if "rating" not in inter.columns:
             raise DataError(f"data.rating_threshold={rating_threshold} but data set '{name}' has no ratings")

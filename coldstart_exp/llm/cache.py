@@ -54,7 +54,17 @@ class LLMCache:
         self._lock = threading.Lock()
         if mode != "off":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connect()
+            try:
+                self._connect()
+            except sqlite3.DatabaseError as e:  # not a database / malformed: set it aside, start a fresh one
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+                log.warning("LLM cache %s is damaged (%s); moved to %s, starting an empty cache", self.path, e, aside)
+                self._conn = None
+                for suffix in ("", "-wal", "-shm"):
+                    src = Path(str(self.path) + suffix)
+                    if src.exists():
+                        os.replace(src, Path(str(aside) + suffix))
+                self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         # Reconnect after fork: SQLite connections must not cross processes.

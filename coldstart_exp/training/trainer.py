@@ -10,6 +10,8 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from .resume import ResumeState
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +38,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list) -> L.Trainer:
                         save_last=True, save_top_k=1),
         EarlyStopping(monitor=t.monitor, mode="max", patience=t.patience),
         TQDMProgressBar(refresh_rate=t.progress_refresh),
+        ResumeState(cfg),  # config, RNG states, curve and fit seconds in every checkpoint (exact resume)
     ]
     s = cfg.strategy
     kwargs = {k: v for k, v in OmegaConf.to_container(s, resolve=True).items() if k not in ("name",)}

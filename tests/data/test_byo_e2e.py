@@ -41,3 +41,26 @@ def test_next_user(kind, tmp_path):
     m = _run(tmp_path, *NEXT_USER, *_data(kind, tmp_path))
     assert m["split"] == "cold_item" and m["split_info"]["cold_items_test"] == 1  # G or H: 2 cold items
     assert m["metrics"]["test/n=1"]["users"] >= 1
+
+
+def test_pre_split_atomic_files_with_split_given(tmp_path):
+    d = write_atomic_set(tmp_path / "in")
+    header, *rows = (d / "shop.inter").read_text().splitlines(keepends=True)
+    last = {r.split("\t")[0]: k for k, r in enumerate(rows)}  # each user's last row (rows are in time order per user)
+    prev = {r.split("\t")[0]: k for k, r in enumerate(rows) if k != last[r.split("\t")[0]]}
+    fold = [2 if k in last.values() else 1 if k in prev.values() else 0 for k in range(len(rows))]
+    for f, suffix in enumerate(("train", "valid", "test")):
+        (d / f"shop.{suffix}.inter").write_text(header + "".join(r for r, g in zip(rows, fold) if g == f))
+    (d / "shop.inter").unlink()
+    m = _run(tmp_path, "method=baseline", "backbone=sasrec", "data=atomic", f"data.source.dir={d}", *ATOMIC_FIELDS,
+             "split=given")
+    assert m["split"] == "given" and m["split_info"]["train_interactions"] == 10
+    assert m["metrics"]["test"]["users"] == 5 and m["metrics"]["valid"]["users"] == 5
+
+
+@pytest.mark.slow
+def test_scaletot_on_csv_profiles(tmp_path):
+    """ScaleToT where the data has profiles: the CSV's user file (age_group, city) feeds the teacher's chains."""
+    m = _run(tmp_path, "method=scaletot", "split.n_support=[0,1]", *_data("csv", tmp_path))
+    assert m["split"] == "cold_user" and m["metrics"]["test/n=0"]["users"] >= 1
+    assert m["scaletot"]["teacher"]["chains"] >= 1 and m["data_report"]["coverage"]["user_profiles"] == 1.0

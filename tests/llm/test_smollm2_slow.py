@@ -29,3 +29,14 @@ def test_light_renderer_matches_transformers(smollm2):
     msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}, {"role": "user", "content": "q"}]
     assert smollm2.renderer is not None
     assert smollm2.render(msgs) == smollm2.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+
+
+def test_decode_loop_equals_generate_on_smollm2(smollm2):
+    """The fast path's greedy answers are the reference path's, token for token (same cache key)."""
+    qs = [[{"role": "user", "content": f"User {i} liked {m}. Which genre will they enjoy most? Answer in one word."}]
+          for i, m in enumerate(["Star Wars (1977)", "Toy Story (1995), Babe (1995)", "Scream (1996)", "Fargo (1996)"])]
+    p = GenerationParams(max_new_tokens=16, repetition_penalty=1.2)
+    smollm2.decoder = "generate"
+    ref = smollm2.generate(qs, p)
+    smollm2.decoder = "loop"
+    assert smollm2.generate(qs, p) == ref

@@ -1,4 +1,4 @@
-"""SASRec's two recipes: padding never changes a state, and the ranking state (last layer on the final
+"""SASRec's two recipes: padding never changes a state, and the ranking state (with last_query_top: the last layer on the final
 position only) equals the full encoder's last row."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ RECIPES = [{}, {"norm": "post", "positions": "left"}, {"layers": 3, "heads": 4, 
 
 def _model(**kw) -> SASRec:
     torch.manual_seed(0)
-    m = SASRec(200, 20, **kw)
+    m = SASRec(200, 20, last_query_top=True, **kw)
     with torch.no_grad():  # move LayerNorm gains/biases off their init so every term matters
         for p in m.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -28,6 +28,8 @@ def test_ranking_state_equals_full_encoder(kw):
     seq[40] = 0  # an empty history
     with torch.no_grad():
         full, last = m.encode(seq)[:, -1], m.user_state({"seq": seq})
+        m.last_query_top = False
+        assert torch.equal(m.user_state({"seq": seq}), full)  # the default: the full encoder, bit for bit
     assert full.abs().mean() > 0.1
     torch.testing.assert_close(last, full, atol=1e-5, rtol=1e-5)
 

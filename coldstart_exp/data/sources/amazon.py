@@ -2,7 +2,8 @@
 
 - `tsv`: the shared preprocessed 5-core, `<tsv_prefix>_5core_interactions.tsv.gz` (user_id, item_id,
   timestamp; rows in the P5/S3-Rec order) + `<tsv_prefix>_items.tsv` (a RecBole atomic item file);
-- `2014`: McAuley's originals, `reviews_<category>_5*.json[.gz|.zip]` + `meta_<category>.json[.gz]`;
+- `2014`: McAuley's originals, `reviews_<category>_5*.json[.gz|.zip]` (or the full
+  `reviews_<category>.json[.gz]`) + `meta_<category>.json[.gz]`;
 - `2023`: Amazon Reviews 2023 (Hou et al.), `<category>.jsonl[.gz]` + `meta_<category>.jsonl[.gz]`.
 
 `meta`: `required` (item text for the methods that need it), `optional` (read when present) or `skip`.
@@ -40,7 +41,8 @@ class Amazon(Source):
         """layout -> (interaction file candidates, metadata file candidates), first existing wins."""
         c = self.category
         out = {
-            "2014": (sorted(d.glob(f"reviews_{c}_5*.json*")) or [d / f"reviews_{c}_5.json.gz"],
+            "2014": ((sorted(d.glob(f"reviews_{c}_5*.json*")) or [d / f"reviews_{c}_5.json.gz"])
+                     + [d / f"reviews_{c}.json.gz", d / f"reviews_{c}.json"],  # the full (not 5-core) dump
                      [d / f"meta_{c}.json.gz", d / f"meta_{c}.json"]),
             "2023": ([d / f"{c}.jsonl", d / f"{c}.jsonl.gz"], [d / f"meta_{c}.jsonl", d / f"meta_{c}.jsonl.gz"]),
         }

@@ -29,7 +29,8 @@ def run(cfg: DictConfig) -> dict:
         raise ValueError(f"method.reasoning must be distilled | teacher | freeform | none, got {mode!r}")
     ctx.extra["scaletot"] = facts = {"ablation": str(m.ablation), "reasoning": mode, "tau": m.teacher.tau,
                                      "max_expansions_per_chain": m.teacher.max_expansions_per_chain,
-                                     "osipo_steps": m.student.osipo_steps, "student": bool(m.student.enabled)}
+                                     "osipo_steps": m.student.osipo_steps, "student": bool(m.student.enabled),
+                                     "teacher_kind": str(m.teacher.get("kind", "llm"))}
     reason = None
     if mode != "none":
         from .pipeline import Pipeline

@@ -19,6 +19,7 @@ import torch
 from ...llm import build_llm, load_template
 from ...retrieval import HashEncoder, cache_key
 from .chain import ChainSpec, profile_texts
+from .controls import ControlTeacher, banner, check_kind, control_chains
 from .scorer import PrefixScorer, build_scorer, embed_texts
 from .stress import agreement, reorder
 from .teacher import Budget, ToTConfig, chain_stats, reason, run_teacher
@@ -52,6 +53,8 @@ class Pipeline:
                              max_expansions_per_chain=int(tm.max_expansions_per_chain), top_m=int(tm.top_m),
                              mix=float(tm.mix), calibrate=bool(tm.get("calibrate", True)))
         self.cache_root = Path(cfg.paths.cache_dir) / "scaletot"
+        self.kind = check_kind(str(tm.get("kind", "llm")))
+        self.control_key: list = []  # content of a control teacher's chains, part of the student's cache key
 
     # -- helpers -------------------------------------------------------------------------------
     def header(self, profile: str) -> str:
@@ -80,7 +83,7 @@ class Pipeline:
             t0 = time.perf_counter()
             tm = self.m.teacher
             budget = Budget(tm.budget if tm.budget is not None else len(self.teacher_users) * self.tot.max_expansions_per_chain)
-            chains = self.teacher(self.teacher_users, budget=budget)
+            chains = self.teacher(self.teacher_users, budget=budget) if self.kind == "llm" else self.control()
             self._time("teacher", t0)
             self.facts["teacher"] = {**chain_stats(chains, self.spec), "users": len(chains),
                                      "budget": budget.total, "budget_used": budget.used,
@@ -141,10 +144,10 @@ class Pipeline:
 
         t0 = time.perf_counter()
         sft_key = _ids_hash([self.llm.version, self.spec.key(), self.tot.key(), ok, sm.lora_r, sm.lora_alpha,
-                             list(sm.target_modules), sm.sft_steps, sm.sft_batch, sm.sft_lr])
+                             list(sm.target_modules), sm.sft_steps, sm.sft_batch, sm.sft_lr, *self.control_key])
         student = Student(self.scorer.model, self.scorer.tok, self.spec, sm, self.cache_root / "student" / sft_key,
                           seed=int(self.m.teacher.user_seed))
-        sh = {u: self.spec.student_header(self.profiles[u]) for u in self.train_pool}
+        sh = {u: self.spec.student_header(self.profiles[u]) for u in set(self.train_pool) | set(self.teacher_users)}
         info = student.sft([(sh[u], chains[u].labels) for u in ok])
         self._time("sft", t0)
         t0 = time.perf_counter()
@@ -173,7 +176,7 @@ class Pipeline:
         """Teacher (and student) labels with the profile fields reordered, on a small subset."""
         n = int(self.m.stress.consistency_users)
         t = self.ctx.tables
-        if n <= 0 or t.users is None:
+        if n <= 0 or t.users is None or self.kind != "llm":  # controls have no LLM teacher to stress
             return
         t0 = time.perf_counter()
         users = self.teacher_users[:n]
@@ -190,6 +193,27 @@ class Pipeline:
             out["student"] = agreement({u: c.labels for u, c in zip(users, la)}, {u: c.labels for u, c in zip(users, lb)}, names)
         self.facts["consistency_reordered"] = out
         self._time("consistency", t0)
+
+    def control(self) -> dict:
+        """CONTROL (not the method): data-derived chains (controls.py); the oracle adds the cold users
+        to the teacher users and verifies them against their held-out behaviour (leak by design)."""
+        if self.m.reasoning != "distilled":
+            raise ValueError(f"method.teacher.kind={self.kind} needs method.reasoning=distilled, got {self.m.reasoning!r}")
+        log.warning(banner(self.kind))
+        c, t, v = self.m.teacher.control, self.ctx.tables, self.m.verify
+        from omegaconf import OmegaConf
+
+        ct = ControlTeacher(self.spec, OmegaConf.to_container(c.rules, resolve=True), self.ctx.split.train, t.items,
+                            t.n_items, float(c.smooth))
+        chains, self.teacher_users = control_chains(self.kind, ct, self.ctx.split, self.teacher_users, int(c.seed))
+        if self.kind == "oracle":
+            import pandas as pd
+
+            seen = pd.concat([self.ctx.split.train, self.ctx.split.held_out])
+            self.shares = liked_genre_shares(seen, t.items, v.like_rating, int(v.min_liked))
+        self.control_key = [self.kind, int(c.seed), float(c.smooth), {u: chains[u].labels for u in self.teacher_users}]
+        self.facts["control"] = {"kind": self.kind, "banner": banner(self.kind), "users": len(self.teacher_users)}
+        return chains
 
     def freeform(self) -> tuple[list[int], np.ndarray]:
         """Ablation: one untyped chain per teacher user, generated freely and embedded as one vector."""

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from ...llm import GenerationParams, LLMCounters, build_llm, load_template
 from ...retrieval import build_encoder, build_index
-from . import distill, gvm
+from . import controls, distill, gvm
 from .data import StepBank
 from .mining import random_pattern
 from .student import StepStudent, fit_student, predict
@@ -136,8 +136,12 @@ class ScoterPipeline:
 
     def bank(self) -> tuple[StepBank, dict]:
         self.hists = distill.cut_histories(self.split)
-        steps, pinfo = self.pattern_steps()
-        index, R, users, path = self.teacher(steps)
+        kind = controls.check_kind(str(self.m.teacher.get("kind", "llm")))
+        if kind == "llm":
+            steps, pinfo = self.pattern_steps()
+            index, R, users, path = self.teacher(steps)
+        else:
+            steps, pinfo, (index, R, users, path) = self.control(kind)
         self.facts["pattern"], self.facts["bank_path"] = pinfo, str(path)
         K = len(steps)
         # student: trained on teacher (history, steps) pairs of the train/valid cuts (never the test cut)
@@ -159,6 +163,27 @@ class ScoterPipeline:
             full_index = dict(index)
         self.facts["student"] = {**stats, "served": len(Rs) if self.m.student.serve != "none" else 0}
         return StepBank(full_index, allR, source), pinfo
+
+    def control(self, kind: str):
+        """CONTROL (not the method): a step bank written from data (controls.py), no GVM, no LLM."""
+        log.warning(controls.banner(kind))
+        c, k = self.m.teacher.control, int(self.m.gvm.k)
+        users = distill.teacher_users(self.split.valid.users, c.users, int(c.seed))
+        cats = [list(x) if x is not None else [] for x in self.tables.items["categories"]]
+        pop = np.bincount(self.split.train.item.to_numpy(), minlength=self.tables.n_items + 1).astype(float)
+        writer = controls.ChainWriter(cats, pop, self.domain, k, int(c.recent))
+        chains = controls.control_chains(kind, writer, self.hists, users, self.split, int(c.seed))
+        path = self.root / f"bank-control-{kind}-{self._key(k, [(x['cut'], x['user'], x['steps']) for x in chains])}.npz"
+        if not path.exists():
+            t = time.perf_counter()
+            distill.save_bank(path, chains, controls.embed_unique(chains, self.encoder, k))
+            self.facts["timings"]["teacher_s"] = round(time.perf_counter() - t, 1)
+        index, R, filled = distill.load_bank(path)
+        steps = [*[controls.STEP_NAMES[i % 3] for i in range(k - 1)],
+                 "true next item's categories (LEAK)" if kind == "oracle" else "latest item's categories"]
+        self.facts.update(control={"kind": kind, "banner": controls.banner(kind), "users": len(users)},
+                          teacher_users=len(users), teacher_chains=len(R), teacher_filled_share=0.0)
+        return steps, {"template": f"control_{kind}", "steps": steps}, (index, R, users, path)
 
     def examples(self, path: Path, n: int = 20) -> list[dict]:
         p = path.with_suffix(".chains.jsonl")
