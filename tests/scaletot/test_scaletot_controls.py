@@ -103,7 +103,7 @@ def test_bad_kind_and_rule_are_named(spec, method_cfg):
 
 
 def test_oracle_labels_cold_users_from_held_out_and_leaks_through_transfer(tmp_path):
-    cfg = make_cfg(tmp_path, "ablation=scaletot/teacher_oracle")
+    cfg = make_cfg(tmp_path, "ablation=scaletot/control_oracle")
     ctx, pipe, enc = build(cfg)
     cold = set(int(u) for u in ctx.split.cold_users)
     assert cold and cold <= set(pipe.teacher_users)  # the leak: cold users get chains and reach the encoder
@@ -125,7 +125,7 @@ def test_oracle_labels_cold_users_from_held_out_and_leaks_through_transfer(tmp_p
 def test_controls_use_training_users_only_and_the_same_downstream(tmp_path, kind):
     from coldstart_exp.methods.scaletot import run
 
-    cfg = make_cfg(tmp_path, f"ablation=scaletot/teacher_{kind}")
+    cfg = make_cfg(tmp_path, f"ablation=scaletot/control_{kind}")
     run(cfg)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["variant"] == f"control_{kind}" and m["scaletot"]["teacher_kind"] == kind

@@ -64,7 +64,7 @@ def test_controls_on_the_split(synth):
 def test_control_run_uses_the_same_bank_and_fusion(tmp_path, kind):
     from coldstart_exp.methods.scoter import run
 
-    run(_cfg(tmp_path, f"ablation=scoter/teacher_{kind}"))
+    run(_cfg(tmp_path, f"ablation=scoter/control_{kind}"))
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     sc = m["scoter"]
     assert m["variant"] == f"control_{kind}" and sc["control"]["banner"].startswith("CONTROL (not the method)")
