@@ -44,7 +44,7 @@ def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     full = _run(tmp_path / "full", tmp_path / "cache", "trainer.max_epochs=4")
     part = tmp_path / "part"
     with monkeypatch.context() as m:
-        _kill_at(m, epoch=2, batch=3)
+        _kill_at(m, epoch=2, batch=0)
         with pytest.raises(_Killed):
             _run(part, tmp_path / "cache", "trainer.max_epochs=4")
     assert not (part / "metrics.json").exists()
