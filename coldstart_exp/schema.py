@@ -117,7 +117,10 @@ def validate_config(cfg: DictConfig) -> None:
 
 
 def check_against_data(cfg: DictConfig, tables, split) -> None:
-    """Knobs that can only be judged once the tables and split exist (before any training)."""
+    """Knobs that can only be judged once the tables and split exist (before any training). Ranking
+    tasks only: a generation split (PAT's GenSplit) checks its own sizes."""
+    if cfg.task.name != "ranking" or not hasattr(split, "tests"):
+        return
     ks = list(cfg.eval.ks)
     if max(ks) > tables.n_items:
         log.warning("eval.ks=%s: cut-off(s) %s exceed the %d items of %s, so @k ranks every item there is",

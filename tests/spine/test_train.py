@@ -28,7 +28,7 @@ def test_sasrec_beats_popularity_and_writes_outputs(cfg_factory, tmp_path):
     assert sas["mask_seen"] is False and pop["mask_seen"] is True
     per_user = pd.read_parquet(run_dir / "per_user_test.parquet")
     assert len(per_user) == sas["metrics"]["test"]["users"] == 300
-    assert abs(per_user["ndcg@10"].mean() - sas["metrics"]["test"]["overall"]["ndcg@10"]) < 1e-9
+    assert abs(per_user["ndcg@10"].mean() - sas["metrics"]["test"]["overall"]["ndcg@10"]) < 1e-6  # metrics.json keeps 6 significant digits
     buckets = pd.read_csv(run_dir / "buckets.csv")
     assert {"eval_set", "bucket", "metric", "value", "users"} <= set(buckets.columns)
     curve = pd.read_csv(run_dir / "val_curve.csv")
