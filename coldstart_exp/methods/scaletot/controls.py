@@ -23,20 +23,17 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from ..teacher import check_kind as _check_kind
 from .chain import ChainSpec
 from .teacher import Chain
 
 log = logging.getLogger(__name__)
 
-KINDS = ("llm", "informed", "shuffled", "oracle")
 STATS = ("activity", "rating", "popularity")
 
 
 def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"method.teacher.kind must be one of {' | '.join(KINDS)} "
-                         f"(conf/method/scaletot.yaml, field teacher.kind), got {kind!r}")
-    return kind
+    return _check_kind(kind, "scaletot")
 
 
 def user_stats(inter: pd.DataFrame, item_pop: np.ndarray) -> pd.DataFrame:

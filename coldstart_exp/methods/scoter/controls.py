@@ -19,15 +19,13 @@ from collections import Counter
 
 import numpy as np
 
-KINDS = ("llm", "informed", "shuffled", "oracle")
+from ..teacher import check_kind as _check_kind
+
 STEP_NAMES = ("dominant categories", "recent categories", "popularity band")
 
 
 def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"method.teacher.kind must be one of {' | '.join(KINDS)} "
-                         f"(conf/method/scoter.yaml, field teacher.kind), got {kind!r}")
-    return kind
+    return _check_kind(kind, "scoter")
 
 
 def banner(kind: str) -> str:
