@@ -27,12 +27,10 @@ from .backbones import build_backbone, write_facts
 from .data.loading import load_tables
 from .data.splits import Split, make_split
 from .data.tables import Tables
-from .eval.report import format_summary, write_eval_outputs
-from .record import best_epoch, run_record
+from .eval.report import best_epoch, format_summary, run_record, write_eval_outputs
 from .schema import check_against_data, validate_config
-from .training.loggers import build_loggers, close_loggers, log_payload
+from .training.lightning import build_loggers, build_trainer, check_strategy, close_loggers, log_payload
 from .training.resume import ResumeState, check_resume, lock_run_dir, trim_csv
-from .training.trainer import build_trainer, check_strategy
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +145,7 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[
     `curve_logged=False`: the curve comes from a loop outside Lightning, so its rows go to the loggers here.
     `log_tables`: more tables for W&B (e.g. PAT's generated samples)."""
     cfg, ev = ctx.cfg, ctx.evaluator
+    tables_by_set = {k: _with_data_ids(v, ctx.tables) for k, v in tables_by_set.items()}
     if curve:
         pd.DataFrame(curve).to_csv(ctx.run_dir / "val_curve.csv", index=False)
     ctx.timings["total_s"] = round(time.perf_counter() - ctx.started, 2)
@@ -180,6 +179,16 @@ def finish(ctx: RunContext, tables_by_set: dict[str, pd.DataFrame], curve: list[
     if ctx.lock is not None:
         ctx.lock.release()
     return payload
+
+
+def _with_data_ids(per_user: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+    """Per-user tables carry the data set's own user id (`user_id`, as in the raw files) next to the internal
+    position (`user`), so a row can be traced back to the input."""
+    if "user" not in per_user or "user_id" in per_user or not len(per_user):
+        return per_user
+    out = per_user.copy()
+    out.insert(int(out.columns.get_loc("user")) + 1, "user_id", tables.user_ids[out["user"].to_numpy()].astype(str))
+    return out
 
 
 def _knobs(node) -> dict:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .eval.metrics import METRICS
+from .eval.evaluator import METRICS
 
 log = logging.getLogger(__name__)
 

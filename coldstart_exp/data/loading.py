@@ -1,6 +1,8 @@
 """Load a data set's standard tables, from the on-disk Parquet cache when possible.
 
-The source is built from `data.source` (its `_target_` class and keys, see `sources/base.py`). The
+What every data source is (`Source`): a class built from `data.source` (`_target_` + its keys) that lists
+its files (for the cache key) and reads them into `RawData` (raw ids, validated rows); `resolve_dir` and
+`resolve_file` say where those files are. The source is built from `data.source`. The
 cache key hashes the source files' bytes and the data config (less folder locations), so editing a
 file or a filter invalidates it, and a second load skips parsing entirely.
 """
@@ -11,6 +13,7 @@ import json
 import logging
 import os
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import hydra
@@ -21,11 +24,45 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..retrieval.keys import cache_key
 from .errors import BadRowLog, DataError
-from .sources import Source
-from .tables import Tables, build_tables
+from .tables import RawData, Tables, build_tables
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 3  # bump when the table layout changes (3: sources as `_target_` classes, optional reviews table)
+
+
+class Source(ABC):
+    """A data set. Subclasses take their YAML keys (under `data.source`) as constructor arguments."""
+
+    @abstractmethod
+    def files(self) -> list[Path]:
+        """The files `read` parses, in a fixed order: their bytes key the Parquet cache. Raises a
+        `DataError` naming the folder and the expected names when any is missing."""
+
+    @abstractmethod
+    def read(self, log: BadRowLog) -> RawData:
+        """Parse `files()`; bad rows go to `log` (which raises or counts them, per data.on_bad_rows)."""
+
+
+def resolve_dir(base: str | None, subdir: str | None, holds: str) -> Path:
+    """`base` (default env COLDSTART_DATA_DIR), or `base/subdir` when that folder exists."""
+    base = base or os.environ.get("COLDSTART_DATA_DIR")
+    if not base:
+        raise DataError(f"data.source.dir is not set (nor env COLDSTART_DATA_DIR): point it at the folder that "
+                        f"holds {holds}")
+    p = Path(base)
+    return p / subdir if subdir and (p / subdir).is_dir() else p
+
+
+def resolve_file(path: str | None, base: str | None, key: str) -> Path | None:
+    """A configured file path (relative to `base` when given); None stays None; absent -> error."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_absolute() and base:
+        p = Path(base) / p
+    if not p.is_file():
+        raise DataError(f"{p}: file not found (data.source.{key}; looked in {p.resolve().parent})")
+    return p
 
 
 def _cache_key(cfg: DictConfig, paths: list[Path]) -> str:

@@ -229,3 +229,12 @@ def iter_json_lines(path: Path, log: BadRowLog) -> Iterator[tuple[int, dict]]:
                 log.bad(str(path), lineno, "<row>", "not a JSON object")
                 continue
             yield lineno, obj
+
+
+def pick_column(header: list[str], mapped: str | None, default: str, key: str, required: dict[str, str]) -> str | None:
+    """The column a field comes from: the mapped name (which must then exist: added to `required`), or,
+    when unmapped (null), the standard name if the file has it, else None."""
+    if mapped is not None:
+        required[mapped] = f"data.source.{key}"
+        return mapped
+    return default if default in header else None

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .buckets import assign_buckets, bucket_labels
+from .evaluator import assign_buckets, bucket_labels
 
 GENERATION_BUCKETS = [0, 1, 3, 6]  # visible own reviews: 0, 1-2, 3-5, 6+
 

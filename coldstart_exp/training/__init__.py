@@ -1,1 +1,1 @@
-"""Training: the LightningModule, trainer/strategy/logger construction, callbacks."""
+"""Training: the LightningModule, the Trainer and its loggers (lightning.py), resume (resume.py), multirun callbacks."""

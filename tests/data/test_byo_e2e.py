@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from coldstart_exp.run import run
+from coldstart_exp.__main__ import run
 from tests.conftest import compose
 from tests.data.conftest import ATOMIC_FIELDS, CSV_FIELDS, write_atomic_set, write_csv_set
 

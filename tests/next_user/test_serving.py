@@ -58,7 +58,7 @@ def test_lookalike_mean_of_seeds():
 
 
 def _old_numpy_ndcg(top: np.ndarray, targets: list) -> float:
-    """The NDCG Next-User computed in numpy before it used eval/metrics.py (kept to pin the values)."""
+    """The NDCG Next-User computed in numpy before it used the shared metrics (eval/evaluator.py) (kept to pin the values)."""
     disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
     vals = [(np.isin(top[r], t) * disc).sum() / disc[: min(len(t), len(disc))].sum() for r, t in enumerate(targets)]
     return float(np.mean(vals))

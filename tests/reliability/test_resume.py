@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from coldstart_exp.run import run
+from coldstart_exp.__main__ import run
 from coldstart_exp.training.resume import ResumeError, ResumeState
 from tests.conftest import compose
 

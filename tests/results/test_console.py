@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from coldstart_exp.console import log_failure, quiet_console
+from coldstart_exp.__main__ import log_failure, quiet_console
 
 
 def test_advert_dropped_other_info_kept(caplog):

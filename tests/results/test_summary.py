@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from coldstart_exp.record import best_epoch, round_floats, run_record
+from coldstart_exp.eval.report import best_epoch, round_floats, run_record
 from coldstart_exp.training.callbacks import aggregate_markdown, aggregate_seeds, summarise_runs
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coldstart_exp.training.loggers import wandb_credentials
+from coldstart_exp.training.lightning import wandb_credentials
 
 from .wandb_offline import read_run
 

@@ -4,7 +4,7 @@ epoch in its summary, read back from the offline run files."""
 
 from __future__ import annotations
 
-from coldstart_exp.training.loggers import close_loggers, log_payload, wandb_logger
+from coldstart_exp.training.lightning import close_loggers, log_payload, wandb_logger
 
 from .wandb_offline import read_run
 
@@ -36,6 +36,8 @@ def test_two_jobs_in_one_process_give_two_complete_offline_runs(tmp_path, monkey
         assert s["test/ndcg@10"] == 0.2 + seed and s["test/bucket/21+/ndcg@10"] == 0.3 + seed
         assert s["test/bucket/1-2/users"] == 4 and s["best/epoch"] == 3 + seed
         assert any(k.startswith("test/buckets_ndcg@10") for k in s), sorted(s)  # the native bar chart
-        assert not any(k.startswith("valid/buckets_") for k in s)  # no chart for the validation set
+        assert not any(k.startswith(("valid/", "val/buckets_")) for k in s)  # one validation namespace, no chart
+        assert s["val/ndcg@10"] == 0.5 and s["val/bucket/21+/ndcg@10"] == 0.3 + seed  # the best checkpoint's
         hist = {k for row in run["history"] for k in row}
         assert "test/bucket/1-2/ndcg@10" in hist  # also logged as a step: panels can plot it
+        assert not any(k.startswith("valid/") for k in hist)

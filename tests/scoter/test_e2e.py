@@ -40,8 +40,8 @@ def test_train_run_writes_metrics_with_method_facts(tmp_path):
     assert 0.0 < m["gate_mean"]["test"] < 1.0
     assert (tmp_path / "run" / "scoter_example_chains.csv").exists()
     assert payload["metrics"]["test"]["overall"]["ndcg@10"] >= 0
-    # warm re-run: every LLM answer and the bank come from disk
+    # warm re-run: the GVM pattern and the bank come from disk
     again = run(_cfg(tmp_path, "variant=warm", "method.ablate.pooled=true"))
     m2 = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert m2["scoter"]["llm_counters"]["cache_misses"] == 0 and m2["scoter"]["k"] == 1
+    assert m2["scoter"]["llm_counters"] is None and m2["scoter"]["k"] == 1  # the LLM was not even built
     assert again["metrics"]["test"]["overall"]

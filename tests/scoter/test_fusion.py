@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from coldstart_exp.backbones.sasrec import SASRec
-from coldstart_exp.methods.scoter.fusion import ScoterSeqRec, StepFusion
+from coldstart_exp.methods.scoter.model import ScoterSeqRec, StepFusion
 
 
 def _batch(B=6, L=8, K=3, D=12, n_items=30, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from coldstart_exp.backbones.tiger import TIGER
-from coldstart_exp.methods.scoter.fusion import StepFusion
+from coldstart_exp.methods.scoter.model import StepFusion
 from coldstart_exp.methods.scoter.tiger import ScoterTIGER
 
 N_ITEMS = 40

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from coldstart_exp.eval.buckets import assign_buckets, bucket_labels
-from coldstart_exp.eval.evaluator import RankingEvaluator
+from coldstart_exp.eval.evaluator import RankingEvaluator, assign_buckets, bucket_labels
 
 
 def test_bucket_labels_and_assignment():

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from coldstart_exp.eval.metrics import hits_matrix, ranking_metrics
+from coldstart_exp.eval.evaluator import hits_matrix, ranking_metrics
 
 
 def test_single_target_hand_computed():

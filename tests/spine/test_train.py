@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from coldstart_exp.run import run
+from coldstart_exp.__main__ import run
 from tests.conftest import ROOT
 
 
@@ -29,6 +29,12 @@ def test_sasrec_beats_popularity_and_writes_outputs(cfg_factory, tmp_path):
     per_user = pd.read_parquet(run_dir / "per_user_test.parquet")
     assert len(per_user) == sas["metrics"]["test"]["users"] == 300
     assert abs(per_user["ndcg@10"].mean() - sas["metrics"]["test"]["overall"]["ndcg@10"]) < 1e-6  # metrics.json keeps 6 significant digits
+    # rows carry the data set's own user ids next to the internal positions
+    from coldstart_exp.data.loading import load_tables
+
+    raw = load_tables(cfg.data).user_ids
+    assert list(per_user.columns[:3]) == ["row", "user", "user_id"]
+    assert (per_user["user_id"] == raw[per_user["user"].to_numpy()].astype(str)).all() and per_user["user_id"].is_unique
     buckets = pd.read_csv(run_dir / "buckets.csv")
     assert {"eval_set", "bucket", "metric", "value", "users"} <= set(buckets.columns)
     curve = pd.read_csv(run_dir / "val_curve.csv")

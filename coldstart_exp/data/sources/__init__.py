@@ -6,6 +6,6 @@ the shared Beauty TSVs), `delimited.Delimited` (any CSV/TSV), `atomic.Atomic` (R
 `synthetic.Synthetic` (generated, for tests).
 """
 
-from .base import Source
+from ..loading import Source
 
 __all__ = ["Source"]

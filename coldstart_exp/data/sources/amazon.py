@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import BadRowLog, DataError
+from ..loading import Source, resolve_dir
 from ..readers import read_delimited
 from ..tables import RawData
 from .amazon_json import read_meta_2014, read_meta_2023, read_reviews_2014, read_reviews_2023
-from .base import Source, resolve_dir
 
 LAYOUTS = ("tsv", "2014", "2023")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import BadRowLog, DataError
+from ..loading import Source, resolve_dir
 from ..readers import read_header
 from ..tables import RawData
-from .base import Source, resolve_dir
 from .mapped import (
     FieldMap,
     FileFormat,

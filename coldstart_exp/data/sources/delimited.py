@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import BadRowLog, DataError
+from ..loading import Source, resolve_file
 from ..readers import read_header
 from ..tables import RawData
-from .base import Source, resolve_file
 from .mapped import (
     FieldMap,
     FileFormat,

@@ -15,8 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import BadRowLog
-from ..readers import Converter, read_delimited
-from .base import pick_column
+from ..readers import Converter, pick_column, read_delimited
 
 
 @dataclass

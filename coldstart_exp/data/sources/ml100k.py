@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import BadRowLog, DataError
+from ..loading import Source
 from ..readers import read_delimited
 from ..tables import RawData
-from .base import Source
 
 
 class ML100K(Source):

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import BadRowLog, DataError
+from ..loading import Source, resolve_dir
 from ..readers import read_separated
 from ..tables import RawData
-from .base import Source, resolve_dir
 
 AGES = {"1": "Under 18", "18": "18-24", "25": "25-34", "35": "35-44", "45": "45-49", "50": "50-55", "56": "56+"}
 OCCUPATIONS = [

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadRowLog
+from ..loading import Source
 from ..tables import RawData
-from .base import Source
 
 GENRES = ["action", "comedy", "drama", "horror", "romance", "scifi", "western", "musical", "noir", "war"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ...eval.metrics import hits_matrix, ranking_metrics
+from ...eval.evaluator import hits_matrix, ranking_metrics
 from ...experiment import finish, prepare
 from ...retrieval import cache_key
 from .evaluate import evaluate_set

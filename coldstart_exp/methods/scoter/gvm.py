@@ -138,7 +138,3 @@ def write_artifacts(out_dir: Path, mined: MinedPattern, scored: list[dict], chai
     with open(out_dir / "gvm_chains.jsonl", "w") as f:
         for c in chains:
             f.write(json.dumps({k: c.get(k) for k in ("user", "chain", "steps", "score", "raw")}) + "\n")
-
-
-def load_pattern(out_dir: Path) -> dict:
-    return yaml.safe_load((out_dir / "pattern.yaml").read_text())

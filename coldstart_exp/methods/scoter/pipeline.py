@@ -1,8 +1,11 @@
-"""Offline part of SCoTER: GVM artifacts -> pattern template -> teacher bank -> student -> StepBank.
+"""SCoTER's recipe: `run()` = offline bank (below) -> fused backbone (model.py) -> the shared fit and evaluation.
+
+Offline part: GVM artifacts -> pattern template -> teacher bank -> student -> StepBank (distill.py).
 
 Artifacts live under `${paths.cache_dir}/scoter/<data>/` keyed by hashes of everything they
 depend on (LLM identity, prompts, knobs), so a training run reuses what the GVM command wrote,
-every seed/variant shares one teacher pass, and the LLM is not even loaded when all is cached.
+every seed/variant shares one teacher pass, and the LLM is not even loaded when all is cached
+(the LLM layer, GVM, mining and the controls are imported only when they run).
 """
 
 from __future__ import annotations
@@ -13,16 +16,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from ...llm import GenerationParams, LLMCounters, build_llm, load_template
-from ...retrieval import build_encoder, build_index
-from . import controls, distill, gvm
-from .data import StepBank
-from .mining import random_pattern
-from .student import StepStudent, fit_student, predict
+from ...experiment import fit_and_evaluate, prepare
+from ...retrieval import build_encoder
+from . import distill
+from .distill import StepBank, StepStudent, fit_student, predict
+from .model import ScoterSeqRec, StepFusion
 
 log = logging.getLogger(__name__)
 DOMAINS = {"ml100k": "movie", "amazon_beauty": "beauty product", "synthetic": "item"}
@@ -38,14 +41,17 @@ class ScoterPipeline:
         self.encoder = build_encoder(self.m.encoder, (cfg.llm or {}).get("encoder"), cfg.paths.cache_dir)
         self.titles = tables.item_titles()
         self._llm, self._items = None, None
-        self.counters = LLMCounters()
+        self.counters = None  # LLMCounters, made with the LLM (None: no LLM in this run)
         self.facts: dict = {"timings": {}}
 
     # -- shared resources (lazy) ------------------------------------------------------------
     @property
     def llm(self):
         if self._llm is None:
+            from ...llm import LLMCounters, build_llm
+
             t = time.perf_counter()
+            self.counters = LLMCounters()
             self._llm = build_llm(self.cfg.llm, counters=self.counters)
             self.facts["timings"]["llm_load_s"] = round(time.perf_counter() - t, 2)
         return self._llm
@@ -61,6 +67,8 @@ class ScoterPipeline:
 
     def item_index(self):
         """Exact inner-product index over the item text embeddings; ids are item ids."""
+        from ...retrieval import build_index
+
         e = self.item_emb()
         return build_index(e[1:], "flat", ids=np.arange(1, len(e)))  # row 0 = padding
 
@@ -73,12 +81,16 @@ class ScoterPipeline:
 
     # -- GVM -----------------------------------------------------------------------------------
     def gvm_dir(self) -> Path:
+        from ...llm import load_template
+
         g = OmegaConf.to_container(self.m.gvm, resolve=True)
         return self.root / f"gvm-{self._key(g, load_template(g['prompt']).version_key)}"
 
     def run_gvm(self) -> dict:
         d = self.gvm_dir()
         if not (d / "pattern.yaml").exists():
+            from . import gvm
+
             t = time.perf_counter()
             gvm.run_gvm(self.llm, self.encoder, self.item_index(), self.split.valid, self.titles,
                         self.m.gvm, d, self.domain)  # the loo validation set only: never the test item
@@ -87,10 +99,12 @@ class ScoterPipeline:
         if (d / "llm_counters.json").exists():  # what the GVM pass cost when it ran (also on warm re-runs)
             self.facts["gvm_llm_counters"] = json.loads((d / "llm_counters.json").read_text())
         self.facts["gvm_dir"] = str(d)
-        return gvm.load_pattern(d)
+        return yaml.safe_load((d / "pattern.yaml").read_text())  # written by gvm.run_gvm
 
     def pattern_steps(self) -> tuple[list[str], dict]:
         """The K instructions the teacher follows, per `method.template`."""
+        from ...llm import load_template
+
         kind = self.m.template
         if kind == "manual":
             t = load_template(self.m.manual_prompt)
@@ -101,6 +115,9 @@ class ScoterPipeline:
             return list(pat["steps"]), {"template": "mined", **{k: pat[k] for k in (
                 "types", "steps", "support", "mean_score", "mean_score_all_chains", "chains", "chains_parsed")}}
         if kind == "random":
+            from . import gvm
+            from .mining import random_pattern
+
             ex = {int(k): v for k, v in pat["type_exemplars"].items()}
             types, inst = random_pattern(ex, int(pat["k"]), int(self.m.random_seed))
             steps = gvm.pattern_instructions(inst, self.domain)
@@ -109,6 +126,8 @@ class ScoterPipeline:
 
     # -- teacher + student -----------------------------------------------------------------------
     def teacher(self, steps: list[str]) -> tuple[dict, np.ndarray, np.ndarray, Path]:
+        from ...llm import load_template
+
         tc = self.m.teacher
         bound = self.cfg.llm.get("max_users")
         bound = tc.max_users if bound is None else bound
@@ -116,6 +135,8 @@ class ScoterPipeline:
         tmpl = load_template(tc.prompt)
         path = self.root / f"bank-{self._key(steps, OmegaConf.to_container(tc, resolve=True), tmpl.version_key, users.tolist())}.npz"
         if not path.exists():
+            from ...llm import GenerationParams
+
             t = time.perf_counter()
             params = GenerationParams(max_new_tokens=int(tc.max_new_tokens), temperature=float(tc.temperature),
                                       repetition_penalty=float(self.cfg.llm.get("repetition_penalty", 1.0)),
@@ -136,7 +157,7 @@ class ScoterPipeline:
 
     def bank(self) -> tuple[StepBank, dict]:
         self.hists = distill.cut_histories(self.split)
-        kind = controls.check_kind(str(self.m.teacher.get("kind", "llm")))
+        kind = str(self.m.teacher.get("kind", "llm"))
         if kind == "llm":
             steps, pinfo = self.pattern_steps()
             index, R, users, path = self.teacher(steps)
@@ -166,6 +187,9 @@ class ScoterPipeline:
 
     def control(self, kind: str):
         """CONTROL (not the method): a step bank written from data (controls.py), no GVM, no LLM."""
+        from . import controls
+
+        kind = controls.check_kind(kind)
         log.warning(controls.banner(kind))
         c, k = self.m.teacher.control, int(self.m.gvm.k)
         users = distill.teacher_users(self.split.valid.users, c.users, int(c.seed))
@@ -193,9 +217,59 @@ class ScoterPipeline:
         return [{"cut": r["cut"], "user": r["user"], **{f"step{i + 1}": s for i, s in enumerate(r["steps"])}}
                 for r in rows]
 
-    def counters_dict(self) -> dict:
-        return self.counters.as_dict()
+    def counters_dict(self) -> dict | None:
+        """What this run's LLM did; None when no LLM was built (everything came from the cache, or a control)."""
+        return self.counters.as_dict() if self.counters is not None else None
 
 
 def dump_yaml(path: Path, obj) -> None:
     path.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, width=120))
+
+
+def build_model(cfg: DictConfig, backbone, k: int, d_step: int):
+    m = cfg.method
+    is_tiger = getattr(backbone, "generative", False)  # decodes IDs from an encoder memory (TIGER's hooks)
+    d_model = backbone.d_model if is_tiger else backbone.item_emb.embedding_dim
+    fusion = StepFusion(d_model, d_step, k, int(m.fusion.heads), float(m.fusion.dropout),
+                        bool(m.ablate.step_positions), "open" if not m.ablate.gate else m.fusion.gate,
+                        float(m.fusion.gate_bias))
+    nce = float(m.nce_weight) if m.ablate.infonce else 0.0
+    if is_tiger:
+        from .tiger import ScoterTIGER
+
+        return ScoterTIGER(backbone, fusion, nce, float(m.tau))
+    if not hasattr(backbone, "encode") or not hasattr(backbone, "item_emb"):
+        raise ValueError(f"method=scoter needs a backbone with encode(seq) states and item_emb, or TIGER; "
+                         f"got {type(backbone).__name__}")
+    return ScoterSeqRec(backbone, fusion, nce, float(m.tau))
+
+
+def run(cfg: DictConfig) -> dict:
+    ctx = prepare(cfg)
+    t0 = time.perf_counter()
+    pipe = ScoterPipeline(cfg, ctx.tables, ctx.split)
+    if cfg.method.stage == "gvm":
+        pat = pipe.run_gvm()
+        dump_yaml(ctx.run_dir / "scoter_pattern.yaml", pat)
+        log.info("GVM artifacts in %s; LLM counters %s", pipe.facts["gvm_dir"], pipe.counters_dict())
+        print(f"GVM pattern ({pat['k']} steps, support {pat['support']}, mean Recall@20 {pat['mean_score']}):")
+        for i, s in enumerate(pat["steps"]):
+            print(f"  {i + 1}. {s}")
+        print(f"artifacts: {pipe.facts['gvm_dir']}")
+        return {}
+    bank, pinfo = pipe.bank()
+    if cfg.method.ablate.pooled:
+        bank = bank.pooled()
+    ctx.timings["scoter_offline_s"] = round(time.perf_counter() - t0, 1)
+    examples = pipe.examples(Path(pipe.facts["bank_path"]))
+    dump_yaml(ctx.run_dir / "scoter_pattern.yaml", pinfo)
+    if examples:
+        pd.DataFrame(examples).to_csv(ctx.run_dir / "scoter_example_chains.csv", index=False)
+    model = build_model(cfg, ctx.backbone(), bank.K, bank.D)
+    ctx.extra["scoter"] = {
+        "ablate": dict(cfg.method.ablate), "template": pinfo.get("template"), "pattern_steps": pinfo.get("steps"),
+        "k": bank.K, "llm_counters": pipe.counters_dict(), **{k: v for k, v in pipe.facts.items() if k != "pattern"},
+    }
+    ctx.timings.update({f"scoter_{k}": v for k, v in pipe.facts["timings"].items()})
+    module = ctx.module(model, extra=ctx.extra, examples=examples, pattern=pinfo)
+    return fit_and_evaluate(ctx, module, ctx.datamodule(model, bank=bank))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .fusion import FusedBackbone, GateMeter, StepFusion
+from .model import FusedBackbone, GateMeter, StepFusion
 
 
 class ScoterTIGER(FusedBackbone):

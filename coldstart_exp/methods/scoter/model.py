@@ -5,15 +5,32 @@
 
 `StepFusion` only needs states H (B, T, d): it wraps any backbone that exposes them
 (SASRec's `encode`, TIGER's encoder memory). A closed gate returns H unchanged, bit for bit.
+
+Also the Lightning side: `ScoterModule` (RecModule + gate bookkeeping per eval set + the example-chain
+table for W&B) and `ScoterDataModule`: Batches with step embeddings attached: `steps` (B, K, D) and `has_steps` (B,).
+
+Why a datamodule subclass: the spine's batches know users and eval-set names but not the loo cut
+a row belongs to; here training windows carry a flag for "last window of the user" (cut `train`),
+and eval sets map to cuts (`valid`, `test`). The bank is float16 in memory (beauty: 22k users x
+3 cuts x K x 384).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...backbones.base import Backbone, sequence_loss
+from ...data.datamodule import SequenceDataModule
+from ...training.lightning import RecModule
+
+if TYPE_CHECKING:
+    from .distill import StepBank
 
 
 class StepFusion(nn.Module):
@@ -134,3 +151,70 @@ class ScoterSeqRec(FusedBackbone):
 
     def scores(self, batch: dict) -> torch.Tensor:
         return self.user_state(batch) @ self.backbone.item_emb.weight.T
+
+
+class ScoterModule(RecModule):
+    """RecModule + gate bookkeeping per eval set + the example-chain table for W&B."""
+
+    def __init__(self, *a, extra: dict, examples: list[dict], pattern: dict, **kw):
+        super().__init__(*a, **kw)
+        self._extra, self._examples, self._pattern = extra, examples, pattern
+
+    def on_fit_start(self):
+        for lg in self.trainer.loggers:
+            if type(lg).__name__ == "WandbLogger" and self._examples:
+                df = pd.DataFrame(self._examples).astype(str)
+                lg.log_table("scoter/example_chains", dataframe=df)
+                lg.log_text("scoter/template", columns=["step"], data=[[s] for s in self._pattern.get("steps", [])])
+
+    def on_validation_epoch_start(self):
+        super().on_validation_epoch_start()
+        self.backbone.current_set = "valid"
+        self.backbone.meters.pop("valid", None)
+
+    def on_validation_epoch_end(self):
+        super().on_validation_epoch_end()
+        self._extra.setdefault("gate_mean", {})["valid"] = self.backbone.meters.get("valid") and self.backbone.meters["valid"].mean
+
+    def on_test_epoch_start(self):
+        super().on_test_epoch_start()
+        for n in self.test_names:
+            self.backbone.meters.pop(n, None)
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        self.backbone.current_set = self.test_names[dataloader_idx]
+        return super().test_step(batch, batch_idx, dataloader_idx)
+
+    def on_test_epoch_end(self):
+        super().on_test_epoch_end()
+        for n in self.test_names:
+            if n in self.backbone.meters:
+                self._extra.setdefault("gate_mean", {})[n] = self.backbone.meters[n].mean
+
+
+class ScoterDataModule(SequenceDataModule):
+    def __init__(self, *args, bank: StepBank, **kw):
+        super().__init__(*args, **kw)
+        self.bank = bank
+        self.last_window: dict[int, np.ndarray] = {}
+        for u, w in self.windows:  # training_windows cuts from the end: a user's first window is its last
+            self.last_window.setdefault(int(u), w)
+
+    def _is_last(self, u: int, w: np.ndarray) -> bool:
+        """Window ends at the user's last training item (content check; the window list keeps the
+        spine's (user, items) shape so its samplers keep working)."""
+        lw = self.last_window.get(int(u))
+        return lw is not None and len(lw) == len(w) and np.array_equal(lw, w)
+
+    def collate_train(self, rows):
+        batch = super().collate_train(rows)
+        steps, has = self.bank.lookup("train", batch["user"].tolist())
+        last = torch.tensor([self._is_last(u, w) for u, w in rows])
+        batch["steps"], batch["has_steps"] = steps, has & last
+        return batch
+
+    def _collate_eval(self, rows, name: str):
+        batch = super()._collate_eval(rows, name)
+        cut = "valid" if name == "valid" else "test"
+        batch["steps"], batch["has_steps"] = self.bank.lookup(cut, batch["user"].tolist())
+        return batch
