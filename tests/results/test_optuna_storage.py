@@ -1,5 +1,6 @@
 """An Optuna sweep's multirun summary names each trial by its parameters, best trial first (the sweeper's
-optimization_results.yaml agrees); and SQLite storage: the callback creates the folder of a sqlite:/// path."""
+optimization_results.yaml agrees) and every trial is in the sweep's SQLite storage; the callback creates the
+folder of a sqlite:/// path before the sweeper opens it."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def test_optuna_sweep_summary_ranks_trials_by_the_objective(tmp_path):
     assert len(agg) == 2 and abs(agg["objective_mean"].iloc[0] - best["best_value"]) < 1e-6
     assert agg["objective_mean"].iloc[0] >= agg["objective_mean"].iloc[1]
     assert "best configuration first" in (sweep / "summary.md").read_text()
+    # persistent storage: both trials, with their values, are in the sweep's SQLite file
+    import optuna
+
+    study = optuna.load_study(study_name="sasrec", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert len(study.trials) == 2 and abs(study.best_value - best["best_value"]) < 1e-6
 
 
 def test_sqlite_storage_folder_created_before_the_sweeper_opens_it(tmp_path):
