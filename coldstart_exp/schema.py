@@ -1,16 +1,21 @@
 """Types and ranges of the shared knobs (seed, threads, trainer, eval, split, data), checked at the start of
 `experiment.prepare`, before any data is read: `trainer.lr=abc` or `split.holdout_frac=1.5` fail at once
-with the key, the value and what is allowed. Method- and backbone-specific knobs stay with their objects
-(`hydra.utils.instantiate` checks their names). Unknown keys are allowed here (groups add their own).
+with the key, the value and what is allowed. A backbone's knobs (`backbone.model`) are checked against its
+`_target_` class: a key its constructor does not take (a typo such as `backbone.model.hiden=128`, which the
+backbones' `**_` catch-all would otherwise drop silently) or a value that does not fit the parameter's type
+annotation fails the same way. Method knobs are plain YAML read by each method. Other unknown keys are allowed
+here (groups add their own).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+import typing
 from typing import Annotated, Literal
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from .eval.evaluator import METRICS
 
@@ -100,10 +105,11 @@ def validate_config(cfg: DictConfig) -> None:
                for k in ("seed", "threads", "trainer", "eval", "split", "data") if k in cfg}
     if set(present) != {"seed", "threads", "trainer", "eval", "split", "data"}:
         return  # a partial config (a unit test's); the full ones always have all six
+    backbone = cfg.get("backbone")
+    lines = target_knob_problems(backbone.model, "backbone.model") if backbone and backbone.get("model") else []
     try:
         RunSchema.model_validate(present)
     except ValidationError as e:
-        lines = []
         for err in e.errors():
             loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "constrained-"))]
             # unions report once per member ('int', 'none'); the key and value are what matter
@@ -113,7 +119,41 @@ def validate_config(cfg: DictConfig) -> None:
             line = f"{key} = {err.get('input')!r}: {_allowed(err)}"
             if line not in lines:
                 lines.append(line)
+    if lines:
         raise ConfigError("invalid config (fix these overrides or YAML values):\n  " + "\n  ".join(lines)) from None
+
+
+def target_knob_problems(node: DictConfig, key: str) -> list[str]:
+    """Keys of a `_target_` node that its constructor does not name, and values that do not fit a parameter's
+    type annotation (pydantic's lax mode: `64` fits `float`, `"abc"` does not fit `int`)."""
+    import hydra
+
+    if "_target_" not in node:
+        return []
+    target = hydra.utils.get_object(node._target_)
+    fn = target.__init__ if isinstance(target, type) else target
+    params = inspect.signature(fn).parameters
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved: check names only
+        hints = {}
+    named = [n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    out = []
+    for k, v in OmegaConf.to_container(node, resolve=True).items():
+        if k.startswith("_"):
+            continue
+        if k not in params:
+            out.append(f"{key}.{k} = {v!r}: {node._target_} takes no such parameter (it takes: {', '.join(named)})")
+        elif k in hints:
+            try:
+                TypeAdapter(hints[k]).validate_python(v)
+            except ValidationError:
+                out.append(f"{key}.{k} = {v!r}: expected {_type_name(hints[k])}")
+    return out
+
+
+def _type_name(t) -> str:
+    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
 
 
 def check_against_data(cfg: DictConfig, tables, split) -> None:

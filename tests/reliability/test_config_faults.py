@@ -31,6 +31,10 @@ FAULTS = [  # (id, overrides, expected message regex)
     ("threads_zero", ["threads=0"], r"threads = 0"),
     ("metric_unknown", ["eval.metrics=[ndcg,auc]"], r"eval\.metrics\[1\] = 'auc'"),
     ("batch_size_zero", ["trainer.batch_size=0"], r"trainer\.batch_size = 0"),
+    ("backbone_knob_typo", ["+backbone.model.hiden=128"],  # a key added with + (or in a YAML file)
+     r"backbone\.model\.hiden = 128: coldstart_exp\.backbones\.sasrec\.SASRec takes no such parameter \(it takes: .*hidden"),
+    ("backbone_knob_type", ["backbone.model.dropout=abc"], r"backbone\.model\.dropout = 'abc': expected float"),
+    ("backbone_knob_type_other", ["backbone=gru4rec", "backbone.model.layers=1.5"], r"backbone\.model\.layers = 1\.5: expected int"),
     ("two_errors_listed_together", ["trainer.lr=-1", "split=cold_user", "split.valid_n_support=-2"],
      r"(?s)trainer\.lr = -1.*split\.valid_n_support = -2"),
 ]

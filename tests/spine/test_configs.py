@@ -25,6 +25,10 @@ def test_every_group_option_composes(group, option, tmp_path):
         assert node.get("name") or node.get("backend"), f"{group}/{option}.yaml lacks a name"
     for target in _targets(OmegaConf.to_container(node)):
         _import(target)  # every `_target_` names something that exists
+    if group == "backbone":  # every knob is a parameter of the class, of the annotated type
+        from coldstart_exp.schema import target_knob_problems
+
+        assert target_knob_problems(node.model, "backbone.model") == []
 
 
 def _targets(node) -> list[str]:
@@ -80,6 +84,10 @@ def test_every_experiment_preset_composes(preset, tmp_path):
     from hydra.utils import get_method
 
     get_method(c["method"]["entry"])  # the entry point exists
+    if cfg.get("backbone"):  # its backbone knobs are parameters of the backbone class, of the right types
+        from coldstart_exp.schema import target_knob_problems
+
+        assert target_knob_problems(cfg.backbone.model, "backbone.model") == []
 
 
 @pytest.mark.parametrize("search", sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml")))

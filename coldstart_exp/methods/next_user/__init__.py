@@ -89,7 +89,7 @@ def cached_tower(cfg: DictConfig, tower: UserTower, split, tables) -> dict:
                      int(split.train.item.sum()), [m[k] for k in TOWER_KNOBS]], algo="sha1", length=16)
     path = Path(cfg.paths.cache_dir) / "next_user" / f"tower-{key}.pt"
     if m.cache_tower and path.exists():
-        blob = torch.load(path, weights_only=False)
+        blob = torch.load(path, weights_only=True)  # tensors and plain facts only: no pickled code runs
         tower.load_state_dict(blob["state"])
         torch.set_rng_state(blob["rng"])
         return {**blob["facts"], "loaded_from_cache": str(path)}

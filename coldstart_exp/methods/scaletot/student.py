@@ -93,7 +93,7 @@ class Student:
         f = self.dir / stage / "ckpt.pt"
         if not f.exists():
             return 0
-        state = torch.load(f, map_location="cpu", weights_only=False)
+        state = torch.load(f, map_location="cpu", weights_only=True)  # adapter and optimiser tensors, ints
         set_peft_model_state_dict(self.model, state["adapter"])
         opt.load_state_dict(state["opt"])
         log.info("student %s: resumed at step %d from %s", stage, state["step"], f)
