@@ -81,7 +81,7 @@ class ScoterPipeline:
 
     # -- GVM -----------------------------------------------------------------------------------
     def gvm_dir(self) -> Path:
-        from ...llm import load_template
+        from ...llm.templates import load_template
 
         g = OmegaConf.to_container(self.m.gvm, resolve=True)
         return self.root / f"gvm-{self._key(g, load_template(g['prompt']).version_key)}"
@@ -103,7 +103,7 @@ class ScoterPipeline:
 
     def pattern_steps(self) -> tuple[list[str], dict]:
         """The K instructions the teacher follows, per `method.template`."""
-        from ...llm import load_template
+        from ...llm.templates import load_template
 
         kind = self.m.template
         if kind == "manual":
@@ -126,7 +126,7 @@ class ScoterPipeline:
 
     # -- teacher + student -----------------------------------------------------------------------
     def teacher(self, steps: list[str]) -> tuple[dict, np.ndarray, np.ndarray, Path]:
-        from ...llm import load_template
+        from ...llm.templates import load_template
 
         tc = self.m.teacher
         bound = self.cfg.llm.get("max_users")
