@@ -77,6 +77,10 @@ def harvest(results_dir: Path, store: Path) -> list[dict]:
             "extra": {k: m[k] for k in m if k.startswith("result_")},
             "run_dir": str(mf.parent.relative_to(ROOT)) if mf.is_relative_to(ROOT) else str(mf.parent),
         }
+        picked = [k.split("_vs_", 1)[1] for k, v in (m.get("paired") or {}).items()
+                  if isinstance(v, dict) and "baseline_chosen_on" in v]  # PAT: the baseline chosen on validation
+        if picked:
+            r["extra"]["result_best_baseline"] = picked[0]
         for es, facts in (m.get("next_user") or {}).items():  # per-item next-user recall (method=next_user)
             for k in ("next_user_recall@20", "next_user_recall@50"):
                 if es in r["metrics"] and facts.get(k) is not None:
@@ -159,6 +163,38 @@ def generation_tables(groups: dict, metrics: list[str]) -> list[str]:
     return out
 
 
+def generation_significance(groups: dict, metrics: list[str]) -> list[str]:
+    """Per configuration: the run's system against the best baseline (each run picks it on validation ROUGE-L;
+    the most frequent pick is used) and against PAT without RL, paired per test user over the seed-averaged
+    per-user files (`coldstart_exp.compare`'s statistics), so the 3-seed verdict is generated, not typed."""
+    import pandas as pd
+
+    from coldstart_exp.compare import average_runs
+    from coldstart_exp.eval.significance import compare_tables
+
+    out = ["**Paired per-user tests on the test users** (seed-averaged per-user scores; diff = system minus "
+           "other, [95% bootstrap CI], p = paired t / Wilcoxon)", "",
+           "| split | variant | seeds | the run's system vs | picked on validation | " + " | ".join(metrics) + " |",
+           "|" + "---|" * (5 + len(metrics))]
+    for g, rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        picks = [r["extra"].get("result_best_baseline") for r in rs]
+        best = max(set(picks), key=picks.count) if any(picks) else None
+        for other in [b for b in (best, "pat_norl") if b]:
+            fa = [_per_user(r, f"test/{other}") for r in rs]
+            fb = [_per_user(r, "test") for r in rs]
+            seeds = ",".join(str(r["seed"]) for r in sorted(rs, key=lambda r: r["seed"]))
+            if not all(fa) or not all(fb):
+                out.append(f"| {g[1]} | {g[4]} | {seeds} | {other} | – | " + " | ".join("n/a (no per-user files)" for _ in metrics) + " |")
+                continue
+            ta, tb = average_runs([pd.read_parquet(f) for f in fa]), average_runs([pd.read_parquet(f) for f in fb])
+            st = compare_tables(ta, tb, metrics)["metrics"]
+            cells = [f"{st[n]['overall']['diff']:+.4f} [{st[n]['overall']['ci_low']:+.4f}, {st[n]['overall']['ci_high']:+.4f}] "
+                     f"p={_p(st[n]['overall']['p_t'])}/{_p(st[n]['overall']['p_wilcoxon'])}" for n in metrics]
+            pick = (f"{picks.count(other)}/{len(picks)} seeds" if other == best else "(ablation)")
+            out.append(f"| {g[1]} | {g[4]} | {seeds} | {other} | {pick} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def _per_user(r: dict, es: str) -> Path | None:
     f = ROOT / r.get("run_dir", "-") / f"per_user_{es.replace('/', '_').replace('=', '')}.parquet"
     return f if f.exists() else None
@@ -197,10 +233,36 @@ def _p(p: float | None) -> str:
     return "–" if p is None else f"{p:.2g}"
 
 
+def method_overview(rows: list[dict]) -> list[str]:
+    """One table per method across every study: its configurations' headline test figures (ranking: NDCG@10 and
+    Recall@10 on `test`, with the paired test against the baseline; generation: ROUGE-1 / ROUGE-L of the
+    run's own system), so a method's record is read in one place. Controls keep their `control_*` variant."""
+    out = ["## Overview by method", "",
+           "Headline test figures of every configuration of each method (mean ± std over the seeds); the study",
+           "sections below hold every eval set, bucket and note.", ""]
+    by = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if "test" in r["metrics"]:
+            by[r["method"]][(r["study"], r["data"], r["split"], r["backbone"], r["variant"])].append(r)
+    for method in sorted(by):
+        gen = any(n in rs[0]["metrics"]["test"]["overall"] for rs in by[method].values() for n in GENERATION)
+        cols = ["rouge1", "rougeL"] if gen else ["ndcg@10", "recall@10"]
+        out += [f"**{method}**", "", "| study | data | split | backbone | variant | seeds | " + " | ".join(cols)
+                + (" |" if gen else " | vs baseline (ndcg@10, paired) |"), "|" + "---|" * (6 + len(cols) + (0 if gen else 1))]
+        for g, rs in sorted(by[method].items(), key=lambda kv: tuple(map(str, kv[0]))):
+            seeds = ",".join(str(r["seed"]) for r in sorted(rs, key=lambda r: r["seed"]))
+            cells = [_ms([r["metrics"]["test"]["overall"].get(n) for r in rs]) for n in cols]
+            sig = "" if gen else f" | {significance(rs, rows, 'test')}"
+            out.append(f"| {' | '.join(map(str, g))} | {seeds} | " + " | ".join(cells) + sig + " |")
+        out.append("")
+    return out
+
+
 def toc(studies: list[str]) -> list[str]:
     """Links to every study section (GitHub anchors of `## <study>`)."""
     anchor = lambda s: "".join(c for c in s.lower().replace(" ", "-") if c.isalnum() or c in "-_")  # noqa: E731
-    return ["**Contents**", "", *[f"- [{s}](#{anchor(s)})" for s in studies], ""]
+    return ["**Contents**", "", "- [Overview by method](#overview-by-method)",
+            *[f"- [{s}](#{anchor(s)})" for s in studies], ""]
 
 
 def render(rows: list[dict]) -> str:
@@ -218,6 +280,7 @@ def render(rows: list[dict]) -> str:
     for r in rows:
         by_study[r["study"]].append(r)
     out += toc(sorted(by_study))
+    out += method_overview(rows)
     for study in sorted(by_study):
         out += [f"## {study}", ""]
         note = ROOT / "docs" / "results" / "notes" / f"{study}.md"
@@ -229,6 +292,7 @@ def render(rows: list[dict]) -> str:
         gen = [n for n in GENERATION if any(n in r["metrics"].get("test", {}).get("overall", {}) for r in by_study[study])]
         if gen:
             out += generation_tables(groups, gen)
+            out += generation_significance(groups, gen)
             continue
         eval_sets = sorted({s for r in by_study[study] for s in r["metrics"] if s != "valid"},
                            key=lambda s: (len(s), s))

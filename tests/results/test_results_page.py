@@ -44,6 +44,11 @@ def test_results_page_has_contents_and_generated_significance(tmp_path):
     assert "+0.0200 [+0.0200, +0.0200]" in line and "(vs base_study)" in line
     tiger = next(x for x in page.splitlines() if "| tiger |" in x)
     assert tiger.endswith("n/a (no per-user files) |")
+    # one overview table per method, before the study sections, with the same generated significance
+    over = page[page.index("## Overview by method"):page.index("## base_study")]
+    assert all(f"**{m}**" in over for m in ("baseline", "scoter", "tiger"))
+    row = next(x for x in over.splitlines() if x.startswith("| scoter_study |"))
+    assert "| 0,1 |" in row and "+0.0200 [+0.0200, +0.0200]" in row
 
 
 def test_harvest_keeps_the_best_optuna_trial_not_the_last(tmp_path):
