@@ -195,6 +195,7 @@ class ResumeState(L.Callback):
         self.prior_fit_s = 0.0  # fit seconds spent before this process (resumed runs)
         self._fit_t0 = time.perf_counter()
         self._loaded: dict | None = None
+        self._rng: dict | None = None  # RNG states of a loaded checkpoint, set at this process's first batch
 
     def fit_seconds(self) -> float:
         return self.prior_fit_s + time.perf_counter() - self._fit_t0
@@ -222,7 +223,22 @@ class ResumeState(L.Callback):
             pl_module.curve[:0] = st.get("curve", [])
             if hasattr(pl_module, "_t0"):  # curve seconds continue from the killed run's
                 pl_module._t0 = time.perf_counter() - self.prior_fit_s
-        if "rng" in st:
-            _set_rng_state(st["rng"])
+        self._rng = st.get("rng")  # set at the first training batch of this process (below), not now
         log.info("resumed at epoch %d: RNG states, %d curve points and %.1f fit seconds restored",
                  trainer.current_epoch, len(st.get("curve", [])), self.prior_fit_s)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        """Exact resume (issue 15). The checkpoint holds the RNG states of the moment it was written, the end of
+        an epoch. The uninterrupted run then starts the next epoch by creating the train DataLoader's iterator,
+        which draws one int64 (its base seed) from torch's global RNG when the loader has no generator of its
+        own (torch.utils.data `_BaseDataLoaderIter`; measured: exactly one draw between a checkpoint and the next
+        epoch's first batch). A resumed run creates that iterator before any hook could restore the states, so
+        they are restored here, at its first batch, and that one draw is replayed: the resumed run's dropout
+        masks and negatives are then the uninterrupted run's. Checkpoints are written at epoch ends only."""
+        rng, self._rng = self._rng, None
+        if not rng:
+            return
+        _set_rng_state(rng)
+        loader = trainer.train_dataloader
+        if getattr(loader, "generator", None) is None:
+            torch.empty((), dtype=torch.int64).random_()

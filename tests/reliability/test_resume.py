@@ -40,8 +40,6 @@ def _val_by_epoch(run_dir):
     return fit.drop_duplicates("epoch", keep="first").set_index("epoch")["val/ndcg@10"]
 
 
-@pytest.mark.xfail(strict=True, reason="NOT YET EXACT: resumed valid recall@5 .7600 vs .7533 uninterrupted on synthetic "
-                   "(RNG states are restored; the remaining source of divergence is not found yet)")
 def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     full = _run(tmp_path / "full", tmp_path / "cache", "trainer.max_epochs=4")
     part = tmp_path / "part"
