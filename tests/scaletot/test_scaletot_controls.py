@@ -25,7 +25,7 @@ def make_cfg(tmp_path, *overrides):  # as in test_transfer.py: synthetic data, t
             "method.stress.consistency_users=4", "method.transfer.epochs=20", *overrides])
 
 
-def build(cfg, mutate=None):
+def build(cfg, mutate=None, mode="distilled"):
     from coldstart_exp.experiment import prepare
     from coldstart_exp.methods.scaletot.chain import load_chain
     from coldstart_exp.methods.scaletot.pipeline import Pipeline
@@ -35,7 +35,7 @@ def build(cfg, mutate=None):
         mutate(ctx)
     codes, cards = ctx.tables.profile_codes()
     pipe = Pipeline(cfg, ctx, load_chain(cfg.method.chain), codes)
-    return ctx, pipe, pipe.build_reason("distilled", cards)
+    return ctx, pipe, pipe.build_reason(mode, cards)
 
 GEN = {1: ["Comedy"], 2: ["Comedy", "Romance"], 3: ["Drama"], 4: ["Action"], 5: ["Horror"], 6: ["Documentary"]}
 
@@ -119,6 +119,19 @@ def test_oracle_labels_cold_users_from_held_out_and_leaks_through_transfer(tmp_p
     train_users = set(pipe.control_key[3]) - cold
     assert all(pipe2.control_key[3][u] == pipe.control_key[3][u] for u in train_users)  # training users: train rows
     assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(enc.state_dict().values(), enc2.state_dict().values()))
+
+
+def test_oracle_labels_reach_the_recommender_directly_with_reasoning_teacher(tmp_path):
+    """method.reasoning=teacher with a CONTROL teacher: no transfer, no LLM at serving; each cold user's oracle
+    labels (from its held-out behaviour) are what the user tower looks up."""
+    cfg = make_cfg(tmp_path, "ablation=scaletot/control_oracle", "method.reasoning=teacher")
+    ctx, pipe, reason = build(cfg, mode="teacher")
+    cold = [int(u) for u in ctx.split.cold_users]
+    labels = pipe.control_key[3]
+    steps = pipe.spec.steps
+    for u in cold:
+        assert reason.table[u].tolist() == [s.labels.index(lab) + 1 for s, lab in zip(steps, labels[u])]
+    assert pipe.facts["teacher_serving_users"] == len(cold) and pipe.facts["llm_counters"] is None
 
 
 @pytest.mark.parametrize("kind", ["informed", "shuffled"])

@@ -112,18 +112,24 @@ class Pipeline:
         return enc
 
     def teacher_labels(self, chains: dict, cards: list[int]) -> LabelReason:
-        """No transfer: teacher labels for the training subset and, at serving time, the cold users."""
+        """No transfer: teacher labels for the training subset and, at serving time, the cold users. A CONTROL
+        teacher serves its own chains (the oracle's include the cold users, from their held-out behaviour; the
+        informed and shuffled ones have none for users without training history, who get label 0 = unknown):
+        with the oracle this shows whether typed labels reach the recommender at all, transfer aside."""
         t0 = time.perf_counter()
         cold = [int(u) for u in self.ctx.split.cold_users]
-        serve = self.teacher(cold, budget=Budget(len(cold) * self.tot.max_expansions_per_chain), desc="teacher@serving",
-                             tag="serving")
+        if self.kind != "llm":
+            serve = {}
+        else:
+            serve = self.teacher(cold, budget=Budget(len(cold) * self.tot.max_expansions_per_chain),
+                                 desc="teacher@serving", tag="serving")
         self._time("teacher_serving", t0)
         table = np.zeros((self.ctx.tables.n_users, self.spec.k), dtype=np.int64)
         for u, c in {**chains, **serve}.items():
             table[u] = [s.labels.index(lab) + 1 for s, lab in zip(self.spec.steps, c.labels)]
-        self.facts["teacher_serving_users"] = len(serve)
+        self.facts["teacher_serving_users"] = len(serve) if self.kind == "llm" else sum(u in chains for u in cold)
         self.consistency(None)
-        self.facts["llm_counters"] = self.llm.counters.as_dict()
+        self.facts["llm_counters"] = self.llm.counters.as_dict() if self.kind == "llm" else None
         return LabelReason(table, [len(s.labels) for s in self.spec.steps], int(self.m.transfer.dim))
 
     def distilled(self, chains: dict, ok: list[int]) -> tuple[list[int], np.ndarray]:
@@ -197,8 +203,9 @@ class Pipeline:
     def control(self) -> dict:
         """CONTROL (not the method): data-derived chains (controls.py); the oracle adds the cold users
         to the teacher users and verifies them against their held-out behaviour (leak by design)."""
-        if self.m.reasoning != "distilled":
-            raise ValueError(f"method.teacher.kind={self.kind} needs method.reasoning=distilled, got {self.m.reasoning!r}")
+        if self.m.reasoning not in ("distilled", "teacher"):
+            raise ValueError(f"method.teacher.kind={self.kind} needs method.reasoning=distilled or teacher, "
+                             f"got {self.m.reasoning!r}")
         log.warning(banner(self.kind))
         c, t, v = self.m.teacher.control, self.ctx.tables, self.m.verify
         from omegaconf import OmegaConf
