@@ -157,8 +157,16 @@ class SequenceDataModule(L.LightningDataModule):
         return batch
 
     def train_dataloader(self):
+        """`trainer.batch_size` is the global batch. Under DDP each of the W processes loads batch_size / W rows:
+        Lightning hands rank r every W-th position of the sampler's order, so the W rank batches of step k make
+        up exactly the 1-process run's batch k, and DDP's gradient averaging trains on the same batches in the
+        same number of steps (up to float summation order and per-rank dropout draws)."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if self.batch_size % world:
+            raise ValueError(f"trainer.batch_size={self.batch_size} must be divisible by the {world} DDP processes "
+                             "(it is the global batch; each process loads batch_size / processes rows)")
         sampler = LengthGroupedSampler(np.array([len(w) for _, w in self.windows]), self.batch_size, self.seed)
-        return DataLoader(TrainWindows(self.windows), self.batch_size, sampler=sampler,
+        return DataLoader(TrainWindows(self.windows), self.batch_size // world, sampler=sampler,
                           collate_fn=self.collate_train, num_workers=self.num_workers, drop_last=False)
 
     def eval_loader(self, name: str) -> DataLoader:

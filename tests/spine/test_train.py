@@ -81,6 +81,19 @@ def test_ddp_cpu_evaluation_equals_single_process_and_resume(tmp_path):
         assert ddp["metrics"]["test"]["overall"][k] == pytest.approx(v, abs=1e-7), k
 
 
+@pytest.mark.slow
+def test_ddp_cpu_training_takes_the_single_process_steps_and_lands_close(tmp_path):
+    """trainer.batch_size is the global batch: 2 DDP processes take the 1-process run's batches in as many
+    steps, so training is comparable (not bit-identical: summation order and per-rank dropout draws)."""
+    common = ["data=synthetic", "logger=none", "backbone=sasrec", "trainer.max_epochs=4", "trainer.patience=50"]
+    _cli(*common, f"hydra.run.dir={tmp_path / 'one'}")
+    _cli(*common, "strategy=ddp_cpu", f"hydra.run.dir={tmp_path / 'ddp'}")
+    one, ddp = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "ddp"))
+    assert ddp["world_size"] == 2 and ddp["timings"]["steps"] == one["timings"]["steps"]
+    a, b = one["metrics"]["test"]["overall"]["ndcg@10"], ddp["metrics"]["test"]["overall"]["ndcg@10"]
+    assert abs(a - b) < 0.05 * a, (a, b)  # before the fix: .176 (DDP) vs .337 after the same epochs
+
+
 def test_wandb_multirun_gives_one_run_per_job(tmp_path):
     import os
 
