@@ -84,7 +84,8 @@ def compare(a: str, b: str, metrics: list[str], sets: list[str] | None = None, w
             results_dir: Path = Path("outputs/results"), n_boot: int = 2000, seed: int = 0) -> dict:
     ta, da = side_tables(a, where or {}, results_dir)
     tb, db = side_tables(b, where or {}, results_dir)
-    common = [s for s in ta if s in tb and (not sets or s in sets)]
+    asked = {x.replace("/", "_").replace("=", "") for x in sets or []}  # eval-set names or their file stems
+    common = [s for s in ta if s in tb and (not sets or s in asked)]
     if not common:
         raise ValueError(f"no eval set in common (A: {sorted(ta)}, B: {sorted(tb)}, asked: {sets})")
     return {"a": da, "b": db, "metrics": metrics, "n_boot": n_boot,
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--metrics", nargs="+", default=["ndcg@10", "recall@10"])
-    ap.add_argument("--sets", nargs="+", default=None, help="eval sets (file stems: test, valid, test_n3, ...)")
+    ap.add_argument("--sets", nargs="+", default=None, help="eval sets, as named in metrics.json (test, test/n=3) or as file stems (test_n3)")
     ap.add_argument("--where", nargs="*", default=[], help="key=value filters on metrics.json (both sides)")
     ap.add_argument("--results-dir", default="outputs/results")
     ap.add_argument("--n-boot", type=int, default=2000)

@@ -99,3 +99,14 @@ def test_cli_mixed_configurations_need_where(tmp_path, capsys):
     assert "2 configurations; narrow with --where" in capsys.readouterr().err
     assert compare_main([str(tmp_path / "S" / "a"), str(tmp_path / "S"), "--where", "method=scoter"]) == 2  # A filtered empty
     assert compare_main([str(tmp_path / "S" / "a"), str(tmp_path / "S" / "b")]) == 0
+
+
+def test_cli_sets_by_eval_set_name_or_file_stem(tmp_path):
+    buckets = ["0"] * 6
+    for side, v in (("A", 0.0), ("B", 0.5)):
+        _run(tmp_path / side, "baseline" if side == "A" else "scaletot", 0, np.full(6, v), buckets)
+        _table(np.full(6, v + 0.1), buckets).to_parquet(tmp_path / side / "per_user_test_n0.parquet")  # set test/n=0
+    for name in ("test/n=0", "test_n0"):
+        out = tmp_path / f"cmp_{name.replace('/', '_')}"
+        assert compare_main([str(tmp_path / "A"), str(tmp_path / "B"), "--sets", name, "--out", str(out)]) == 0
+        assert list(json.loads((out / "compare.json").read_text())["sets"]) == ["test_n0"]
