@@ -46,7 +46,7 @@ class RunContext:
     started: float = field(default_factory=time.perf_counter)
     extra: dict = field(default_factory=dict)  # method-specific facts for metrics.json
     loggers: list = field(default_factory=list)
-    resume_from: tuple | None = None  # (last.ckpt, its global step) when resuming, checked by check_resume
+    resume_from: tuple | None = None  # (last.ckpt, its global step, its epoch) when resuming, checked by check_resume
     lock: object = None  # the run dir's lock (training/resume.py), released by finish
 
     def backbone(self):
@@ -111,8 +111,8 @@ def fit_and_evaluate(ctx: RunContext, module, datamodule) -> dict:
     if backbone.trainable and cfg.trainer.max_epochs > 0:
         resume = None
         if ctx.resume_from:  # checked against this config in prepare; log rows after its step are dropped
-            resume, step = ctx.resume_from
-            trim_csv(ctx.run_dir / "csv" / "metrics.csv", step)
+            resume, step, epoch = ctx.resume_from
+            trim_csv(ctx.run_dir / "csv" / "metrics.csv", step, epoch)
             log.info("resuming from %s (step %d)", resume, step)
             ctx.extra["resumed_from"] = {"checkpoint": str(resume), "step": step}
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume)

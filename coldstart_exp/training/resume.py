@@ -113,8 +113,8 @@ def load_checkpoint(path: Path) -> dict:
                           f"to start again.") from e
 
 
-def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path, int] | None:
-    """(checkpoint, its global step) to resume from (None: start from scratch), after checking that it
+def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path, int, int] | None:
+    """(checkpoint, its global step, its epoch) to resume from (None: start from scratch), after checking that it
     matches this config.
     Called before the run writes anything to `run_dir`."""
     mode = cfg.trainer.get("resume")
@@ -133,7 +133,7 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path, int] | None:
         if mode != "force":
             raise ResumeError(msg + "; set trainer.resume=force to resume anyway")
         log.warning(msg)
-        return path, int(state.get("global_step", 0))
+        return path, int(state.get("global_step", 0)), int(state.get("epoch", 0))
     now = config_dict(cfg)
     changed_how = [d for d in config_diff(saved["config"], now, HARMLESS) if _matches(d.split(":")[0], WARN_ONLY)]
     if changed_how:
@@ -147,20 +147,26 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path, int] | None:
             raise ResumeError(msg + "\nRepeat the original overrides (see " + str(Path(run_dir) / "config.yaml")
                               + "), or set trainer.resume=force to resume with the new values.")
         log.warning("trainer.resume=force: %s", msg)
-    return path, int(state.get("global_step", 0))
+    return path, int(state.get("global_step", 0)), int(state.get("epoch", 0))
 
 
-def trim_csv(path: Path, max_step: int) -> int:
-    """Keep the rows of a Lightning CSV metrics file logged at or before `max_step` (the checkpoint's step):
-    rows of the epoch that was interrupted are dropped, so the resumed run re-logs them once.
-    Returns the number of rows kept."""
+def trim_csv(path: Path, max_step: int, max_epoch: int | None = None) -> int:
+    """Keep the rows of a Lightning CSV metrics file logged at or before `max_step` and `max_epoch` (the
+    checkpoint's): rows of the epoch that was interrupted are dropped, so the resumed run re-logs them once.
+    The epoch matters as well as the step: the interrupted epoch's first training rows carry the checkpoint's
+    step. Returns the number of rows kept."""
     path = Path(path)
     if not path.exists():
         return 0
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         fields, rows = reader.fieldnames or [], list(reader)
-    keep = [r for r in rows if r.get("step") in (None, "") or int(float(r["step"])) <= max_step]
+    def kept(r: dict) -> bool:
+        if r.get("step") not in (None, "") and int(float(r["step"])) > max_step:
+            return False
+        return max_epoch is None or r.get("epoch") in (None, "") or int(float(r["epoch"])) <= max_epoch
+
+    keep = [r for r in rows if kept(r)]
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
