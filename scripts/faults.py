@@ -28,12 +28,17 @@ class _Table:
 
 def main(argv: list[str]) -> int:
     table = _Table()
+    if str(ROOT) not in sys.path:  # the tests import `tests.conftest`; run as a script, sys.path[0] is scripts/
+        sys.path.insert(0, str(ROOT))
     rc = pytest.main([str(ROOT / "tests" / "reliability"), "-q", "-p", "no:cacheprovider", *argv], plugins=[table])
     print("\n| class | fault | outcome |\n|---|---|---|")
     for kind, name, outcome in table.rows:
         print(f"| {kind} | {name} | {outcome} |")
     bad = sum(o != "passed" for *_, o in table.rows)
     print(f"\n{len(table.rows)} faults, {len(table.rows) - bad} handled as expected, {bad} not")
+    if not table.rows:
+        print("no fault ran: see pytest's collection errors above")
+        return int(rc) or 1
     return int(rc)
 
 
