@@ -108,9 +108,7 @@ def load_checkpoint(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError/EOFError/UnpicklingError for damaged files
         raise ResumeError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); it is damaged "
-                          f"(e.g. the run was killed while writing it). Move it aside and resume from "
-                          f"{path.parent / 'best.ckpt'} by copying it to last.ckpt, or set trainer.resume=false "
-                          f"to start again.") from e
+                          f"(e.g. the run was killed while writing it)") from e
 
 
 def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path, int, int] | None:
@@ -126,7 +124,20 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path, int, int] | None
     if not path.exists():
         log.warning("trainer.resume=%s but there is no checkpoint at %s: starting from scratch", mode, path)
         return None
-    state = load_checkpoint(path)
+    try:
+        state = load_checkpoint(path)
+    except ResumeError as damaged:  # fall back to the last good checkpoint: best.ckpt, an earlier epoch's end
+        best = path.parent / "best.ckpt"
+        try:
+            state = load_checkpoint(best) if best.exists() else None
+        except ResumeError:
+            state = None
+        if state is None:
+            raise ResumeError(f"{damaged}, and there is no readable {best} to fall back to; set "
+                              f"trainer.resume=false to start again") from damaged
+        log.warning("%s; resuming from %s instead (epoch %s, step %s): the epochs after it are trained again, "
+                    "exactly as the first time", damaged, best, state.get("epoch"), state.get("global_step"))
+        path = best
     saved = next((v for k, v in state.get("callbacks", {}).items() if k.startswith("ResumeState")), None)
     if saved is None or "config" not in saved:
         msg = f"{path} carries no config (written by an older version), so it cannot be checked against this run"

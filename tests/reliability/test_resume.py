@@ -79,10 +79,15 @@ def test_resume_with_other_config_is_refused_and_names_the_keys(tmp_path):
     assert (run_dir / "config.yaml").read_text() == before  # the refused run wrote nothing
 
 
-def test_truncated_checkpoint_is_named(tmp_path):
+def test_truncated_checkpoint_is_named_and_the_last_good_one_used(tmp_path, caplog):
     run_dir = tmp_path / "run"
     _run(run_dir, tmp_path / "cache", "trainer.max_epochs=1")
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last, best = run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "best.ckpt"
     last.write_bytes(last.read_bytes()[:2000])
-    with pytest.raises(ResumeError, match=r"last\.ckpt: cannot read the checkpoint"):
-        _run(run_dir, tmp_path / "cache", "trainer.max_epochs=2", "trainer.resume=true")
+    m = _run(run_dir, tmp_path / "cache", "trainer.max_epochs=2", "trainer.resume=true")  # falls back to best.ckpt
+    assert "last.ckpt: cannot read the checkpoint" in caplog.text and "resuming from" in caplog.text
+    assert m["resumed_from"]["checkpoint"].endswith("best.ckpt") and m["timings"]["epochs"] == 2
+    for f in (last, best):  # both damaged: refused, naming the file
+        f.write_bytes(f.read_bytes()[:2000])
+    with pytest.raises(ResumeError, match=r"(?s)last\.ckpt: cannot read the checkpoint.*no readable .*best\.ckpt"):
+        _run(run_dir, tmp_path / "cache", "trainer.max_epochs=3", "trainer.resume=true")
