@@ -81,11 +81,11 @@ def teacher_chains(llm, template, pattern_steps: list[str], hists: dict[str, dic
                    users: np.ndarray, titles: list[str], params: GenerationParams, history_items: int,
                    domain: str) -> list[dict]:
     """One pattern-following chain per (teacher user, cut), cached by the LLM layer."""
+    from .gvm import history_text  # the GVM pass's history rendering, so both prompts show the same thing
+
     k = len(pattern_steps)
     pat = render_pattern(pattern_steps)
     jobs = [(cut, int(u)) for cut in CUTS for u in users if int(u) in hists[cut]]
-    from .gvm import history_text  # the GVM pass's history rendering, so both prompts show the same thing
-
     prompts = [template.render(history=history_text(hists[cut][u], titles, history_items), pattern=pat, k=k,
                                domain=domain) for cut, u in jobs]
     texts = llm.generate(prompts, params, template_version=template.version_key, desc="scoter.distill")
