@@ -33,7 +33,7 @@ test-fast: install
 bench: install   ## figures printed and written to outputs/bench/*.json
 	$(PY) scripts/bench_spine.py
 	$(PY) scripts/bench_sasrec.py          # time-to-quality on Beauty: SASRec and GRU4Rec, 2 threads, 680 s each
-	$(PY) scripts/bench_llm.py --quick
+	$(PY) scripts/bench_llm.py --quick --threads 2 --compare-dtype float32
 	$(PY) scripts/bench_tiger.py decode --beams 10 20 50 --users 512 experiment=tiger_ml100k
 
 results: install

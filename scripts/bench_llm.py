@@ -20,10 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from coldstart_exp.llm import CachedLLM, GenerationParams, LLMCache, normalize_logprobs, parse_choice  # noqa: E402
 from coldstart_exp.llm.factory import build_backend  # noqa: E402
@@ -220,8 +222,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
     ap.add_argument("--out", default="outputs/bench/llm.json")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
-    ap.add_argument("--dtype", default="float32", help="float32 (default, cache-compatible) | bfloat16")
-    ap.add_argument("--compare-dtype", default=None, help="also run generation/scoring in this dtype (bfloat16)")
+    ap.add_argument("--dtype", default=None, help="bfloat16 | float32 (default: conf/llm/smollm2.yaml's dtype)")
+    ap.add_argument("--compare-dtype", default=None, help="also run generation/scoring in this dtype (e.g. float32)")
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 8, 32, 64])
     ap.add_argument("--decoders", nargs="*", default=["loop", "generate"], help="first = the path reported")
     ap.add_argument("--profile", action="store_true", help="profile one batch-32 generation (prompt vs decode, top ops)")
@@ -232,9 +234,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    shipped = OmegaConf.load(ROOT / "conf" / "llm" / "smollm2.yaml")  # the shipped default: factory and dtype
+    target, args.dtype = shipped["_target_"], args.dtype or shipped["dtype"]
     report: dict = {"quick": args.quick, "threads": args.threads, "dtype": args.dtype, "machine": platform.machine(),
                     "cpu_count": os.cpu_count(), "load_start": machine_load()}
-    b, t_load = timed(lambda: build_backend({"backend": "smollm2", "model_cache_dir": args.model_cache_dir,
+    b, t_load = timed(lambda: build_backend({"_target_": target, "backend": "smollm2", "model_cache_dir": args.model_cache_dir,
                                              "dtype": args.dtype, "progress": False}))
     _, t_w = timed(lambda: b.model)
     report["model"] = {"name": b.name, "version": b.version, "load_s": round(t_load + t_w, 2),

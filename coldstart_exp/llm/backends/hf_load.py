@@ -157,7 +157,11 @@ def build_hf_backend(cfg: Any, counters=None) -> HFBackend:
         m = AutoModelForCausalLM.from_pretrained(src, **kw)
         if dt is not None and m.dtype != dt:
             m = m.to(dt)
-        return m.to(_resolve_device(get("device")))
+        dev = _resolve_device(get("device"))
+        if dt == torch.bfloat16 and dev == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            log.warning("llm.dtype=bfloat16 on a CPU without native bf16 (AVX-512-BF16 / AMX): it runs emulated, "
+                        "likely slower than float32; set llm.dtype=float32 (answers are cached per dtype)")
+        return m.to(dev)
 
     if ctx is None:
         from transformers import AutoConfig
