@@ -144,3 +144,18 @@ def test_controls_use_training_users_only_and_the_same_downstream(tmp_path, kind
     assert m["variant"] == f"control_{kind}" and m["scaletot"]["teacher_kind"] == kind
     assert m["scaletot"]["control"]["banner"].startswith("CONTROL (not the method)")
     assert m["scaletot"]["teacher"]["users"] == 24 and "transfer" in m["scaletot"] and "test/n=0" in m["metrics"]
+
+
+def test_llm_teacher_reports_agreement_with_the_informed_control(tmp_path):
+    """The LLM teacher's run records how often its labels are the informed control's (issue 17), with the
+    informed labels shuffled across the same users as the chance level; computed from data, no extra LLM call."""
+    ctx, pipe, _ = build(make_cfg(tmp_path))
+    names = [s.name for s in pipe.spec.steps]
+    a = pipe.facts["teacher"]["agreement_with_informed"]
+    assert set(a) == {*names, "all_steps", "users"} and a["users"] == len(pipe.teacher_users) == 24
+    informed = pipe.control_teacher().chains(ctx.split.train, pipe.teacher_users)
+    same = pipe.agreement_with_informed(informed)  # a teacher that restates the data agrees on every step
+    assert all(same["agreement_with_informed"][n] == 1.0 for n in names) and same["agreement_with_informed"]["all_steps"] == 1.0
+    chance = pipe.facts["teacher"]["agreement_informed_vs_shuffled"]
+    assert same["agreement_informed_vs_shuffled"] == chance and chance["all_steps"] < 1.0
+    assert "control" not in pipe.facts  # the LLM run itself is not a control

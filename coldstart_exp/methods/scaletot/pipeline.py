@@ -19,7 +19,7 @@ import torch
 from ...llm import build_llm, load_template
 from ...retrieval import HashEncoder, cache_key
 from .chain import ChainSpec, profile_texts
-from .controls import ControlTeacher, banner, check_kind, control_chains
+from .controls import ControlTeacher, banner, check_kind, control_chains, shuffle_chains
 from .scorer import PrefixScorer, build_scorer, embed_texts
 from .stress import agreement, reorder
 from .teacher import Budget, ToTConfig, chain_stats, reason, run_teacher
@@ -88,6 +88,8 @@ class Pipeline:
             self.facts["teacher"] = {**chain_stats(chains, self.spec), "users": len(chains),
                                      "budget": budget.total, "budget_used": budget.used,
                                      "scoring": type(self.scorer).__name__}
+            if self.kind == "llm":
+                self.facts["teacher"].update(self.agreement_with_informed(chains))
             if self.local:
                 self.facts["teacher"]["prefix_scorer"] = dict(self.scorer.stats)
             ok = [u for u in self.teacher_users if verify(self.spec, chains[u].labels, self.shares.get(u),
@@ -208,10 +210,7 @@ class Pipeline:
                              f"got {self.m.reasoning!r}")
         log.warning(banner(self.kind))
         c, t, v = self.m.teacher.control, self.ctx.tables, self.m.verify
-        from omegaconf import OmegaConf
-
-        ct = ControlTeacher(self.spec, OmegaConf.to_container(c.rules, resolve=True), self.ctx.split.train, t.items,
-                            t.n_items, float(c.smooth))
+        ct = self.control_teacher()
         chains, self.teacher_users = control_chains(self.kind, ct, self.ctx.split, self.teacher_users, int(c.seed))
         if self.kind == "oracle":
             import pandas as pd
@@ -221,6 +220,28 @@ class Pipeline:
         self.control_key = [self.kind, int(c.seed), float(c.smooth), {u: chains[u].labels for u in self.teacher_users}]
         self.facts["control"] = {"kind": self.kind, "banner": banner(self.kind), "users": len(self.teacher_users)}
         return chains
+
+    def control_teacher(self) -> ControlTeacher:
+        from omegaconf import OmegaConf
+
+        c, t = self.m.teacher.control, self.ctx.tables
+        return ControlTeacher(self.spec, OmegaConf.to_container(c.rules, resolve=True), self.ctx.split.train, t.items,
+                              t.n_items, float(c.smooth))
+
+    def agreement_with_informed(self, chains: dict) -> dict:
+        """How often the LLM teacher's label is the one the informed CONTROL derives from the same user's
+        training rows (issue 17), per step; beside it the informed labels against themselves shuffled across
+        the same users (chance for that label distribution). No LLM call: the control is computed from data."""
+        users, names = self.teacher_users, [s.name for s in self.spec.steps]
+        try:
+            informed = self.control_teacher().chains(self.ctx.split.train, users)
+        except (ValueError, KeyError) as e:  # data or chain without what the control's rules need
+            log.warning("agreement with the informed control not computed: %s", e)
+            return {"agreement_with_informed": f"not computed: {e}"}
+        shuffled = shuffle_chains(informed, int(self.m.teacher.control.seed))
+        lab = lambda ch: {u: ch[u].labels for u in users}  # noqa: E731
+        return {"agreement_with_informed": agreement(lab(chains), lab(informed), names),
+                "agreement_informed_vs_shuffled": agreement(lab(informed), lab(shuffled), names)}
 
     def freeform(self) -> tuple[list[int], np.ndarray]:
         """Ablation: one untyped chain per teacher user, generated freely and embedded as one vector."""
