@@ -183,15 +183,18 @@ def generation_significance(groups: dict, metrics: list[str]) -> list[str]:
             fa = [_per_user(r, f"test/{other}") for r in rs]
             fb = [_per_user(r, "test") for r in rs]
             seeds = ",".join(str(r["seed"]) for r in sorted(rs, key=lambda r: r["seed"]))
+            key = _key(rs, [], f"test/{other}", metrics)
+            pick = (f"{picks.count(other)}/{len(picks)} seeds" if other == best else "(ablation)")
             if not all(fa) or not all(fb):
-                out.append(f"| {g[1]} | {g[4]} | {seeds} | {other} | – | " + " | ".join("n/a (no per-user files)" for _ in metrics) + " |")
+                cells = PAIRED.get(key, " | ".join("n/a (no per-user files)" for _ in metrics))
+                out.append(f"| {g[1]} | {g[4]} | {seeds} | {other} | {pick if key in PAIRED else '–'} | {cells} |")
                 continue
             ta, tb = average_runs([pd.read_parquet(f) for f in fa]), average_runs([pd.read_parquet(f) for f in fb])
             st = compare_tables(ta, tb, metrics)["metrics"]
-            cells = [f"{st[n]['overall']['diff']:+.4f} [{st[n]['overall']['ci_low']:+.4f}, {st[n]['overall']['ci_high']:+.4f}] "
-                     f"p={_p(st[n]['overall']['p_t'])}/{_p(st[n]['overall']['p_wilcoxon'])}" for n in metrics]
-            pick = (f"{picks.count(other)}/{len(picks)} seeds" if other == best else "(ablation)")
-            out.append(f"| {g[1]} | {g[4]} | {seeds} | {other} | {pick} | " + " | ".join(cells) + " |")
+            PAIRED[key] = " | ".join(f"{st[n]['overall']['diff']:+.4f} [{st[n]['overall']['ci_low']:+.4f}, "
+                                     f"{st[n]['overall']['ci_high']:+.4f}] p={_p(st[n]['overall']['p_t'])}/"
+                                     f"{_p(st[n]['overall']['p_wilcoxon'])}" for n in metrics)
+            out.append(f"| {g[1]} | {g[4]} | {seeds} | {other} | {pick} | {PAIRED[key]} |")
     return out + [""]
 
 
@@ -224,8 +227,9 @@ def _significance(rs: list[dict], rows: list[dict], es: str, metric: str = "ndcg
     if not refs:
         return "n/a (no baseline run)"
     fa, fb = [_per_user(r, es) for r in refs], [_per_user(r, es) for r in rs]
+    key = _key(rs, refs, es, metric)
     if not all(fa) or not all(fb):
-        return "n/a (no per-user files)"
+        return PAIRED.get(key, "n/a (no per-user files)")
     import pandas as pd
 
     from coldstart_exp.compare import average_runs
@@ -235,8 +239,19 @@ def _significance(rs: list[dict], rows: list[dict], es: str, metric: str = "ndcg
     st = compare_tables(ta, tb, [metric])["metrics"][metric]["overall"]
     if st["ci_low"] is None:
         return "n/a (too few users)"
-    return (f"{st['diff']:+.4f} [{st['ci_low']:+.4f}, {st['ci_high']:+.4f}] p={_p(st['p_t'])}/{_p(st['p_wilcoxon'])} "
-            f"{stars(st['p_t'])} (vs {refs[0]['study']})")
+    PAIRED[key] = (f"{st['diff']:+.4f} [{st['ci_low']:+.4f}, {st['ci_high']:+.4f}] p={_p(st['p_t'])}/{_p(st['p_wilcoxon'])} "
+                   f"{stars(st['p_t'])} (vs {refs[0]['study']})")
+    return PAIRED[key]
+
+
+# Paired tests computed from per-user files, kept in docs/results/paired.json under the runs they compare, so a
+# machine without those (uncommitted) files renders the same page instead of "n/a".
+PAIRED: dict[str, str] = {}
+PAIRED_STORE = ROOT / "docs" / "results" / "paired.json"
+
+
+def _key(rs: list[dict], refs: list[dict], *what) -> str:
+    return json.dumps([sorted(r.get("run_dir", "") for r in rs), sorted(r.get("run_dir", "") for r in refs), *what])
 
 
 def _p(p: float | None) -> str:
@@ -359,7 +374,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "RESULTS.md"))
     a = ap.parse_args()
     rows = harvest(Path(a.results_dir), Path(a.store))
+    if PAIRED_STORE.exists():
+        PAIRED.update(json.loads(PAIRED_STORE.read_text()))
     Path(a.out).write_text(render(rows))
+    PAIRED_STORE.write_text(json.dumps(PAIRED, indent=0, sort_keys=True) + "\n")
     print(f"{len(rows)} runs -> {a.out}")
 
 

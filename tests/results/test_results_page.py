@@ -51,6 +51,25 @@ def test_results_page_has_contents_and_generated_significance(tmp_path):
     assert "| 0,1 |" in row and "+0.0200 [+0.0200, +0.0200]" in row
 
 
+def test_paired_cells_survive_on_a_machine_without_the_per_user_files(tmp_path):
+    """A paired test computed once is kept (docs/results/paired.json) under the runs it compares, so the page
+    renders the same where the uncommitted per-user files are absent; a new comparison there stays n/a."""
+    mr = _module("make_results")
+    base = np.random.default_rng(1).random(300) * 0.2
+    rows = [_rec(tmp_path, "s", "baseline", 0, base), _rec(tmp_path, "s", "scoter", 0, base + 0.01)]
+    first = mr.render(rows)
+    assert "+0.0100 [+0.0100, +0.0100]" in first and len(mr.PAIRED) == 1
+    for f in tmp_path.glob("*/per_user_test.parquet"):
+        f.unlink()
+    mr._SIGNIFICANCE.clear()
+    assert mr.render(rows) == first  # served from the store
+    fresh = _module("make_results")  # nothing stored: the same rows without files are n/a
+    assert "n/a (no per-user files)" in fresh.render(rows)
+    rows[1]["run_dir"] += "_other"  # another run is another key
+    mr._SIGNIFICANCE.clear()
+    assert "n/a (no per-user files)" in mr.render(rows)
+
+
 def test_harvest_keeps_the_best_optuna_trial_not_the_last(tmp_path):
     import json
 
