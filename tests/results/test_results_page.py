@@ -70,6 +70,18 @@ def test_paired_cells_survive_on_a_machine_without_the_per_user_files(tmp_path):
     assert "n/a (no per-user files)" in mr.render(rows)
 
 
+def test_scaletot_rows_are_paired_with_their_own_profile_mlp_arm(tmp_path):
+    mr = _module("make_results")
+    base = np.random.default_rng(2).random(200) * 0.2
+    rows = [_rec(tmp_path, "s", "scaletot", 0, base), _rec(tmp_path, "s", "scaletot", 1, base + 0.05)]
+    rows[0]["variant"], rows[1]["variant"] = "profile_mlp", "control_oracle"
+    rows[1]["seed"] = 0
+    page = mr.render(rows)
+    assert next(x for x in page.splitlines() if "| profile_mlp |" in x and "| s |" in x).endswith("(reference) |")
+    line = next(x for x in page.splitlines() if "| control_oracle |" in x and "| s |" in x)
+    assert "+0.0500 [+0.0500, +0.0500]" in line and "(vs s)" in line
+
+
 def test_harvest_keeps_the_best_optuna_trial_not_the_last(tmp_path):
     import json
 
