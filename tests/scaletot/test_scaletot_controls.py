@@ -159,3 +159,16 @@ def test_llm_teacher_reports_agreement_with_the_informed_control(tmp_path):
     chance = pipe.facts["teacher"]["agreement_informed_vs_shuffled"]
     assert same["agreement_informed_vs_shuffled"] == chance and chance["all_steps"] < 1.0
     assert "control" not in pipe.facts  # the LLM run itself is not a control
+
+
+def test_a_control_can_label_every_training_user(tmp_path):
+    """method.teacher.control.users=all: every training user carries informed labels (a control costs no LLM
+    time), so the tower can learn what a label means; null keeps the LLM teacher's users; bad values are named."""
+    ctx, pipe, reason = build(make_cfg(tmp_path, "ablation=scaletot/control_oracle_labels_all"), mode="teacher")
+    train, cold = sorted(pipe.train_pool), [int(u) for u in ctx.split.cold_users]
+    assert len(train) > 24 and (reason.table[train] > 0).all() and (reason.table[cold] > 0).all()
+    _, pipe2, reason2 = build(make_cfg(tmp_path / "b", "ablation=scaletot/control_oracle_labels"), mode="teacher")
+    assert int((reason2.table[train] > 0).all(1).sum()) == 24
+    with pytest.raises(ValueError, match="control.users"):
+        build(make_cfg(tmp_path / "c", "ablation=scaletot/control_oracle_labels_all", "method.teacher.control.users=most"),
+              mode="teacher")

@@ -210,6 +210,11 @@ class Pipeline:
                              f"got {self.m.reasoning!r}")
         log.warning(banner(self.kind))
         c, t, v = self.m.teacher.control, self.ctx.tables, self.m.verify
+        cover = c.get("users")
+        if cover is not None:  # a control costs no LLM time: it may label more training users than the LLM teacher
+            if str(cover) != "all" and not str(cover).isdigit():
+                raise ValueError(f"method.teacher.control.users must be null, all or a number, got {cover!r}")
+            self.teacher_users = sorted(self.train_pool if str(cover) == "all" else self.train_pool[: int(cover)])
         ct = self.control_teacher()
         chains, self.teacher_users = control_chains(self.kind, ct, self.ctx.split, self.teacher_users, int(c.seed))
         if self.kind == "oracle":
