@@ -24,9 +24,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def ndcg_at_10(ranking: np.ndarray, targets) -> float:
-    t = {int(x) for x in targets}
-    dcg = sum(1 / np.log2(i + 2) for i, x in enumerate(ranking[:10]) if int(x) in t)
-    return dcg / sum(1 / np.log2(i + 2) for i in range(min(10, len(t))))
+    """The evaluator's NDCG@10 (RecBole's definition) of one ranking."""
+    import torch
+
+    from coldstart_exp.eval.evaluator import hits_matrix, ranking_metrics
+
+    t = torch.as_tensor(np.asarray(targets, dtype=np.int64))[None]
+    hits = hits_matrix(torch.as_tensor(np.asarray(ranking[:10], dtype=np.int64))[None], t)
+    return float(ranking_metrics(hits, torch.tensor([t.shape[1]]), [10], ["ndcg"], torch.float64)["ndcg@10"][0])
 
 
 def main() -> None:
