@@ -93,3 +93,24 @@ def test_prefix_scorer_is_exact_under_batching(tiny_lm, spec):
         if r == 0:
             np.testing.assert_allclose(got2[0], direct(p2 + " check again"), atol=1e-4)
     assert len(st.segments[0]) == 1 and st.segments[0][0].shape == (32,)
+
+
+def test_forced_labels_are_committed_and_scored_in_context(spec, scripted_llm):
+    """Teacher forcing (transfer.targets=teacher): the forced chain is what the prompt carries, while the
+    distributions stay the scorer's own; rows without a forced chain keep the argmax."""
+    seen: list[str] = []
+
+    def score(rendered: str, option: str) -> float:
+        seen.append(rendered)
+        return 5.0 if option.strip() in ("teen", "busy", "humor", "comedy", "fun") else 0.0
+
+    scorer = LayerScorer(scripted_llm(score))
+    headers = [spec.teacher_header("user a"), spec.teacher_header("user b")]
+    forced = [[s.labels[-1] for s in spec.steps], None]
+    chains = reason(scorer, spec, headers, ToTConfig(calibrate=False, tau=2.0), Budget(0), forced=forced)
+    assert chains[0].labels == forced[0]
+    assert chains[1].labels == ["teen", "busy", "humor", "comedy", "fun"]
+    own = [s.labels[int(np.argmax(p))] for s, p in zip(spec.steps, chains[0].probs)]
+    assert own == chains[1].labels  # the scorer still prefers its own labels
+    last = [r for r in seen if "user a" in r][-1]  # the last step's prompt of the forced row
+    assert all(spec.commit(spec.teacher, lab).strip() in last for lab in forced[0][:-1])

@@ -167,13 +167,19 @@ class Pipeline:
         users = sorted(set(self.teacher_users) | set(self.train_pool[: int(sm.max_users)]))
         sscorer = PrefixScorer(student.model, self.scorer.tok, self.llm.counters)
         no_tot = ToTConfig(calibrate=False, max_rounds_per_step=0)
+        on = str(self.m.transfer.get("targets", "student"))
+        if on not in ("student", "teacher"):
+            raise ValueError(f"method.transfer.targets must be student | teacher, got {on!r}")
         reps, labels = [], {}
         for s in range(0, len(users), 16):
             b = users[s : s + 16]
-            for u, c in zip(b, reason(sscorer, self.spec, [sh[u] for u in b], no_tot, Budget(0), pool=True, student=True)):
+            forced = [chains[u].labels if u in chains else None for u in b] if on == "teacher" else None
+            for u, c in zip(b, reason(sscorer, self.spec, [sh[u] for u in b], no_tot, Budget(0), pool=True, student=True,
+                                      forced=forced)):
                 reps.append(np.stack(c.segments))
-                labels[u] = c.labels
+                labels[u] = c.labels if forced is None else [st.labels[int(np.argmax(p))] for st, p in zip(self.spec.steps, c.probs)]
         self._time("student_reps", t0)
+        info["targets"] = {"on": on, "teacher_chains": sum(u in chains for u in users) if on == "teacher" else 0}
         agree = agreement({u: chains[u].labels for u in self.teacher_users}, labels, [s.name for s in self.spec.steps])
         info.update(users=len(users), teacher_student_agreement=agree, status="trained")
         self.facts["student"] = info

@@ -69,9 +69,11 @@ class ToTConfig:
 
 
 def reason(scorer, spec: ChainSpec, headers: list[str], tot: ToTConfig, budget: Budget, pool: bool = False,
-           student: bool = False) -> list[Chain]:
+           student: bool = False, forced: list[list[str] | None] | None = None) -> list[Chain]:
     """Chains for a batch of profile headers. `student=True` uses the compact student format and
-    never expands (the student is a single greedy pass; ToT is the teacher's privilege)."""
+    never expands (the student is a single greedy pass; ToT is the teacher's privilege). `forced[r]`, when
+    given for row r, is committed step by step instead of the argmax (teacher forcing: the distributions
+    are still the scorer's own, the pooled segments are those of the forced chain)."""
     tmpl = spec.student if student else spec.teacher
     if tot.calibrate:  # one content-free row per batch gives the label prior p(label | no profile)
         null = spec.student_header(NULL_PROFILE) if student else spec.teacher_header(NULL_PROFILE)
@@ -103,7 +105,8 @@ def reason(scorer, spec: ChainSpec, headers: list[str], tot: ToTConfig, budget: 
                 ps[r] = q
                 rounds[r] += 1
         for r, c in enumerate(chains):
-            c.labels.append(opts[int(np.argmax(ps[r]))])
+            fix = forced[r] if forced is not None and r < len(forced) else None
+            c.labels.append(fix[i] if fix is not None else opts[int(np.argmax(ps[r]))])
             c.probs.append([round(float(x), 5) for x in ps[r]])
             c.entropy.append(round(float(h0[r]), 5))
             c.expansions.append(rounds[r])
