@@ -55,3 +55,27 @@ def test_sft_learns_and_resumes(tiny_lm, spec, tmp_path):
     assert out["osipo_steps"] == 4 and out["osipo_loss_last"] < out["osipo_loss_first"]
     # the base model stayed untouched (the student trains a private copy)
     assert not any("lora" in n for n, _ in model.named_parameters())
+
+
+def test_a_reused_student_scores_like_the_one_that_trained(tiny_lm, spec, tmp_path):
+    """A later run that reuses the finished SFT and OSIPO stages from the cache must give the trained student's
+    outputs exactly (peft hands back a model in training mode: LoRA dropout would perturb every pass)."""
+    model, tok = tiny_lm
+    cfg = OmegaConf.create({"lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.5, "target_modules": ["q_proj", "v_proj"],
+                            "sft_steps": 4, "sft_batch": 2, "sft_lr": 0.05, "save_every": 2, "osipo_steps": 2,
+                            "osipo_batch": 1, "osipo_lr": 0.01, "beta": 0.1})
+    ex = [("viewer: student \n", ["student", "busy", "humor", "comedy", "fun"]),
+          ("viewer: retired \n", ["retired", "quiet", "emotions", "drama", "classic"])]
+    pairs = [{"user": 0, "chosen": ex[0][1], "rejected": ["teen", "busy", "humor", "horror", "fun"], "margin": 1.0}]
+    batch = [encode_chain(spec, tok, h, lab) for h, lab in ex]
+
+    def trained_then_scored() -> tuple[dict, dict, torch.Tensor]:
+        s = Student(model, tok, spec, cfg, tmp_path)
+        a, b = s.sft(ex), s.osipo(pairs, {0: ex[0][0]})
+        with torch.no_grad():
+            return a, b, segment_logps(s.model, batch, spec.k, 0)
+
+    _, _, cold = trained_then_scored()
+    sft, osipo, warm = trained_then_scored()
+    assert sft.get("sft_reused") and osipo.get("osipo_reused")
+    assert torch.equal(cold, warm)

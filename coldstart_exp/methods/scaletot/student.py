@@ -73,6 +73,9 @@ class Student:
                           target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
         # a private copy: the teacher keeps the untouched base weights
         self.model = get_peft_model(copy.deepcopy(base_model), lora)
+        # peft returns the model in training mode (LoRA dropout on); a student whose stages are all reused from
+        # the cache must score exactly as the one that just trained them (sft/osipo switch to train() themselves)
+        self.model.eval()
         self.stage = "osipo"  # checkpoint sub-folder of the OSIPO stage (the caller keys it by its knobs)
 
     # -- checkpoints ---------------------------------------------------------------------------
