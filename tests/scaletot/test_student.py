@@ -32,13 +32,19 @@ def test_segment_logps_split_by_step(tiny_lm, spec):
     assert abs(float(lp.sum()) - direct) < 1e-3
 
 
+EXAMPLES = [("viewer: student \n", ["student", "busy", "humor", "comedy", "fun"]),
+            ("viewer: retired \n", ["retired", "quiet", "emotions", "drama", "classic"])]
+
+
+def student_cfg(**kw):
+    return OmegaConf.create({"lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"],
+                             "sft_steps": 6, "sft_batch": 2, "sft_lr": 0.05, "save_every": 3, "osipo_steps": 4,
+                             "osipo_batch": 2, "osipo_lr": 0.01, "beta": 0.1, **kw})
+
+
 def test_sft_learns_and_resumes(tiny_lm, spec, tmp_path):
     model, tok = tiny_lm
-    cfg = OmegaConf.create({"lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"],
-                            "sft_steps": 6, "sft_batch": 2, "sft_lr": 0.05, "save_every": 3, "osipo_steps": 4,
-                            "osipo_batch": 2, "osipo_lr": 0.01, "beta": 0.1})
-    ex = [("viewer: student \n", ["student", "busy", "humor", "comedy", "fun"]),
-          ("viewer: retired \n", ["retired", "quiet", "emotions", "drama", "classic"])]
+    cfg, ex = student_cfg(), EXAMPLES
     s1 = Student(model, tok, spec, cfg, tmp_path)
     info = s1.sft(ex)
     assert info["sft_loss_last"] < info["sft_loss_first"]
@@ -61,11 +67,7 @@ def test_a_reused_student_scores_like_the_one_that_trained(tiny_lm, spec, tmp_pa
     """A later run that reuses the finished SFT and OSIPO stages from the cache must give the trained student's
     outputs exactly (peft hands back a model in training mode: LoRA dropout would perturb every pass)."""
     model, tok = tiny_lm
-    cfg = OmegaConf.create({"lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.5, "target_modules": ["q_proj", "v_proj"],
-                            "sft_steps": 4, "sft_batch": 2, "sft_lr": 0.05, "save_every": 2, "osipo_steps": 2,
-                            "osipo_batch": 1, "osipo_lr": 0.01, "beta": 0.1})
-    ex = [("viewer: student \n", ["student", "busy", "humor", "comedy", "fun"]),
-          ("viewer: retired \n", ["retired", "quiet", "emotions", "drama", "classic"])]
+    cfg, ex = student_cfg(lora_dropout=0.5, sft_steps=4, save_every=2, osipo_steps=2, osipo_batch=1), EXAMPLES
     pairs = [{"user": 0, "chosen": ex[0][1], "rejected": ["teen", "busy", "humor", "horror", "fun"], "margin": 1.0}]
     batch = [encode_chain(spec, tok, h, lab) for h, lab in ex]
 
