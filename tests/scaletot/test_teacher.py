@@ -114,3 +114,24 @@ def test_forced_labels_are_committed_and_scored_in_context(spec, scripted_llm):
     assert own == chains[1].labels  # the scorer still prefers its own labels
     last = [r for r in seen if "user a" in r][-1]  # the last step's prompt of the forced row
     assert all(spec.commit(spec.teacher, lab).strip() in last for lab in forced[0][:-1])
+
+
+def test_few_shot_examples_precede_every_teacher_header_and_key_the_cache(spec, scripted_llm):
+    """method.teacher.few_shot: the worked examples lead every teacher prompt, the content-free calibration row's
+    included (so calibration divides by the prior the model has *with* the examples), and change the cache key."""
+    from dataclasses import replace
+
+    labels = [s.labels[-1] for s in spec.steps]
+    example = spec.teacher_chain("70 years old, woman", labels) + "\n"
+    assert all(spec.commit(spec.teacher, lab) in example for lab in labels)
+    shot = replace(spec, shots=example)
+    assert shot.teacher_header("19 years old").startswith(example) and shot.key() != spec.key()
+    assert replace(spec, shots="").key() == spec.key()  # no examples: the recorded chains' keys are unchanged
+    seen: list[str] = []
+
+    def score(rendered: str, option: str) -> float:
+        seen.append(rendered)
+        return 0.0
+
+    reason(LayerScorer(scripted_llm(score)), shot, [shot.teacher_header("19 years old")], ToTConfig(tau=2.0), Budget(0))
+    assert seen and all(example in r for r in seen)  # the profile row and the calibration row alike

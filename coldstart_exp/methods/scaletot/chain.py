@@ -33,6 +33,7 @@ class ChainSpec:
     steps: list[Step]
     teacher: PromptTemplate
     student: PromptTemplate
+    shots: str = ""  # worked example chains shown before every teacher header (method.teacher.few_shot)
 
     @property
     def k(self) -> int:
@@ -41,11 +42,16 @@ class ChainSpec:
     def key(self) -> str:
         return cache_key([[s.name, s.question, s.labels, s.genres] for s in self.steps]
                          + [self.teacher.version_key, self.student.version_key, dict(self.teacher.meta),
-                            dict(self.student.meta)], algo="sha1", length=10)
+                            dict(self.student.meta)] + ([self.shots] if self.shots else []), algo="sha1", length=10)
 
     # -- teacher prompt pieces ---------------------------------------------------------------
     def teacher_header(self, profile: str) -> str:
-        return self.teacher.user.format(profile=profile)
+        return self.shots + self.teacher.user.format(profile=profile)
+
+    def teacher_chain(self, profile: str, labels: list[str]) -> str:
+        """A whole teacher chain as the teacher reads it (header, then question and committed label per step)."""
+        return self.teacher.user.format(profile=profile) + "".join(
+            self.teacher_step(i) + self.commit(self.teacher, lab) for i, lab in enumerate(labels))
 
     def teacher_step(self, i: int) -> str:
         s = self.steps[i]

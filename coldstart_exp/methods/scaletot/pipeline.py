@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,9 @@ class Pipeline:
         self.cache_root = Path(cfg.paths.cache_dir) / "scaletot"
         self.kind = check_kind(str(tm.get("kind", "llm")))
         self.control_key: list = []  # content of a control teacher's chains, part of the student's cache key
+        shots = int(tm.get("few_shot") or 0)
+        if shots > 0 and self.kind == "llm":
+            self.spec = replace(spec, shots=self.few_shot(shots))
 
     # -- helpers -------------------------------------------------------------------------------
     def header(self, profile: str) -> str:
@@ -71,6 +75,14 @@ class Pipeline:
         budget = budget or Budget(None)
         return run_teacher(self.llm, self.scorer, self.spec, {u: self.header(profiles[u]) for u in users}, self.tot,
                            budget, str(self.m.teacher.scoring), desc=desc, tag=tag)
+
+    def few_shot(self, n: int) -> str:
+        """`n` worked examples for the LLM teacher: training users outside the teacher set, each with the labels
+        the informed CONTROL derives from that user's own training rows (never a cold user's)."""
+        users = self.train_pool[len(self.teacher_users) : len(self.teacher_users) + n]
+        chains = self.control_teacher().chains(self.ctx.split.train, users)
+        self.facts["few_shot"] = {"users": [int(u) for u in users]}
+        return "".join(self.spec.teacher_chain(self.profiles[u], chains[u].labels) + "\n" for u in users)
 
     def _time(self, name: str, t0: float) -> None:
         self.timings[f"{name}_s"] = round(time.perf_counter() - t0, 1)
