@@ -46,8 +46,7 @@ class Pipeline:
         train_users = np.array(sorted(set(int(u) for u in ctx.split.train.user.unique()) - cold))
         rng = np.random.default_rng(int(tm.user_seed))
         self.train_pool = [int(u) for u in rng.permutation(train_users)]  # fixed order across run seeds
-        n = cfg.llm.get("max_users") or tm.max_users
-        self.teacher_users = sorted(self.train_pool[: int(n)])
+        self.teacher_users = _first(self.train_pool, cfg.llm.get("max_users") or tm.max_users, "method.teacher.max_users")
         v = self.m.verify
         self.shares = liked_genre_shares(ctx.split.train, t.items, v.like_rating, int(v.min_liked))
         self.tot = ToTConfig(tau=float(tm.tau), max_rounds_per_step=int(tm.max_rounds_per_step),
@@ -230,9 +229,7 @@ class Pipeline:
         c, t, v = self.m.teacher.control, self.ctx.tables, self.m.verify
         cover = c.get("users")
         if cover is not None:  # a control costs no LLM time: it may label more training users than the LLM teacher
-            if str(cover) != "all" and not str(cover).isdigit():
-                raise ValueError(f"method.teacher.control.users must be null, all or a number, got {cover!r}")
-            self.teacher_users = sorted(self.train_pool if str(cover) == "all" else self.train_pool[: int(cover)])
+            self.teacher_users = _first(self.train_pool, cover, "method.teacher.control.users")
         ct = self.control_teacher()
         chains, self.teacher_users = control_chains(self.kind, ct, self.ctx.split, self.teacher_users, int(c.seed))
         if self.kind == "oracle":
@@ -283,6 +280,13 @@ class Pipeline:
         self._time("freeform", t0)
         self.facts["llm_counters"] = self.llm.counters.as_dict()
         return users, vec[:, None, :].astype(np.float32)
+
+
+def _first(pool: list[int], n, key: str) -> list[int]:
+    """The first `n` users of the fixed pool order (`all`: the whole pool), sorted."""
+    if str(n) != "all" and not str(n).isdigit():
+        raise ValueError(f"{key} must be all or a number, got {n!r}")
+    return sorted(pool if str(n) == "all" else pool[: int(n)])
 
 
 def _ids_hash(x) -> str:
