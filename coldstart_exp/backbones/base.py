@@ -74,26 +74,32 @@ def transformer_init(m: nn.Module) -> None:
 
 
 def sequence_loss(h: torch.Tensor, pos: torch.Tensor, item_emb: nn.Embedding, loss_type: str,
-                  n_items: int, n_negatives: int = 1024) -> torch.Tensor:
+                  n_items: int, n_negatives: int = 1024, target_norm: torch.Tensor | None = None) -> torch.Tensor:
     """Next-item loss on the positions that have a target.
 
     `ce`: full softmax over all items (only the N real positions are scored, not B*L);
     `sce`: sampled softmax against `n_negatives` uniform negatives shared by the batch (accidental
       hits masked) — about n_items / n_negatives times cheaper than `ce` on large catalogues;
     `bce`: one uniformly sampled negative per position (the original SASRec objective).
+    `target_norm` (the datamodule's `target_weight: uniform`): the `ce`/`sce` loss is the batch's sum over
+    targets divided by this constant (the epoch's mean targets per batch) instead of the batch mean, so
+    every target weighs the same whatever the batch's length (RecBole's one-row-per-prefix weighting).
     """
+    reduction = "mean" if target_norm is None else "sum"
     mask = pos > 0
     h, tgt = h[mask], pos[mask]
     if loss_type == "ce":
         logits = h @ item_emb.weight.T
         logits[:, 0] = float("-inf")
-        return nn.functional.cross_entropy(logits, tgt)
+        loss = nn.functional.cross_entropy(logits, tgt, reduction=reduction)
+        return loss if target_norm is None else loss / target_norm
     if loss_type == "sce":
         neg = torch.randint(1, n_items + 1, (n_negatives,), device=tgt.device)
         pos_logit = (h * item_emb(tgt)).sum(-1, keepdim=True)
         neg_logit = (h @ item_emb(neg).T).masked_fill(neg.unsqueeze(0) == tgt.unsqueeze(1), float("-inf"))
         logits = torch.cat([pos_logit, neg_logit], 1)
-        return nn.functional.cross_entropy(logits, torch.zeros_like(tgt))
+        loss = nn.functional.cross_entropy(logits, torch.zeros_like(tgt), reduction=reduction)
+        return loss if target_norm is None else loss / target_norm
     if loss_type == "bce":
         neg = torch.randint(1, n_items + 1, tgt.shape, device=tgt.device)
         p = (h * item_emb(tgt)).sum(-1)

@@ -25,7 +25,7 @@ class GRU4Rec(Backbone):
 
     def loss(self, batch: dict) -> torch.Tensor:
         return sequence_loss(self.encode(batch["seq"]), batch["pos"], self.item_emb, self.loss_type, self.n_items,
-                             self.n_negatives)
+                             self.n_negatives, batch.get("target_norm"))
 
     def user_state(self, batch: dict) -> torch.Tensor:
         return self.encode(batch["seq"])[:, -1]

@@ -81,7 +81,7 @@ class SASRec(Backbone):
 
     def loss(self, batch: dict) -> torch.Tensor:
         return sequence_loss(self.encode(batch["seq"]), batch["pos"], self.item_emb, self.loss_type, self.n_items,
-                             self.n_negatives)
+                             self.n_negatives, batch.get("target_norm"))
 
     def user_state(self, batch: dict) -> torch.Tensor:
         """(B, d) state after the most recent item. With `last_query_top`, all layers but the last run

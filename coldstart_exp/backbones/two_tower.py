@@ -52,7 +52,8 @@ class TwoTower(Backbone):
         return self.mlp(torch.cat(parts, -1))
 
     def loss(self, batch: dict) -> torch.Tensor:
-        return sequence_loss(self.encode(batch), batch["pos"], self.item_emb, self.loss_type, self.n_items)
+        return sequence_loss(self.encode(batch), batch["pos"], self.item_emb, self.loss_type, self.n_items,
+                             target_norm=batch.get("target_norm"))
 
     def user_state(self, batch: dict) -> torch.Tensor:
         return self.encode(batch)[:, -1]

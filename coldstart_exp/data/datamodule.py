@@ -81,6 +81,24 @@ class LengthGroupedSampler(Sampler[int]):
             yield from batches[b].tolist()
 
 
+class RandomOrder(Sampler[int]):
+    """A fresh permutation each epoch (seed + epoch), so a resumed run replays the same order."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        yield from rng.permutation(self.n).tolist()
+
+
 class LengthOrder(Sampler[int]):
     """Evaluation rows ordered by (truncated) history length, ties by row: each batch is padded to
     its own longest history, so grouping similar lengths removes most of the padding a transformer
@@ -114,13 +132,20 @@ class SequenceDataModule(L.LightningDataModule):
 
     def __init__(self, tables: Tables, split: Split, max_len: int = 50, batch_size: int = 256,
                  eval_batch_size: int = 512, num_workers: int = 0, train_from_empty: bool = False,
-                 seed: int = 0, eval_by_length: bool = True):
+                 seed: int = 0, eval_by_length: bool = True, train_batches: str = "length_grouped",
+                 target_weight: str = "uniform"):
         super().__init__()
+        if train_batches not in ("length_grouped", "random"):
+            raise ValueError(f"datamodule.train_batches must be 'length_grouped' or 'random', got {train_batches!r}")
+        if target_weight not in ("batch", "uniform"):
+            raise ValueError(f"datamodule.target_weight must be 'batch' or 'uniform', got {target_weight!r}")
+        self.train_batches, self.target_weight = train_batches, target_weight
         self.eval_by_length = eval_by_length  # False: evaluation rows in row order (the former behaviour)
         self.tables, self.split = tables, split
         self.max_len, self.batch_size, self.eval_batch_size = max_len, batch_size, eval_batch_size
         self.num_workers, self.seed = num_workers, seed
         self.windows = training_windows(split.train_sequences(), max_len, train_from_empty)
+        self.target_norm = None  # set per run in train_dataloader when target_weight is 'uniform'
         codes, self.profile_cards = tables.profile_codes()
         self.profiles = torch.from_numpy(codes)
         self.candidate_masks = {name: self._candidates(es) for name, es in self.eval_sets().items()}
@@ -142,7 +167,10 @@ class SequenceDataModule(L.LightningDataModule):
         users = torch.tensor([u for u, _ in rows])
         seq = left_pad([w[:-1] for _, w in rows])
         pos = left_pad([w[1:] for _, w in rows], seq.shape[1])
-        return {"user": users, "seq": seq, "pos": pos, "profile": self._profile(users)}
+        batch = {"user": users, "seq": seq, "pos": pos, "profile": self._profile(users)}
+        if self.target_norm is not None:
+            batch["target_norm"] = torch.tensor(self.target_norm)
+        return batch
 
     def _collate_eval(self, rows, name: str):
         r, users, hist, tgt, seen = zip(*rows)
@@ -165,7 +193,11 @@ class SequenceDataModule(L.LightningDataModule):
         if self.batch_size % world:
             raise ValueError(f"trainer.batch_size={self.batch_size} must be divisible by the {world} DDP processes "
                              "(it is the global batch; each process loads batch_size / processes rows)")
-        sampler = LengthGroupedSampler(np.array([len(w) for _, w in self.windows]), self.batch_size, self.seed)
+        lengths = np.array([len(w) for _, w in self.windows])
+        if self.target_weight == "uniform":  # the epoch's mean number of targets per (rank) batch
+            self.target_norm = float((lengths - 1).sum()) / -(-len(lengths) // (self.batch_size // world))
+        sampler = (LengthGroupedSampler(lengths, self.batch_size, self.seed) if self.train_batches == "length_grouped"
+                   else RandomOrder(len(lengths), self.seed))
         return DataLoader(TrainWindows(self.windows), self.batch_size // world, sampler=sampler,
                           collate_fn=self.collate_train, num_workers=self.num_workers, drop_last=False)
 

@@ -139,7 +139,7 @@ class ScoterSeqRec(FusedBackbone):
             tgt = batch["pos"][rows, -1]
             if self.nce_weight > 0 and len(tgt) > 1:
                 nce = self.fusion.info_nce(Rp, bb.item_emb(tgt), self.tau)
-        loss = sequence_loss(H, batch["pos"], bb.item_emb, bb.loss_type, bb.n_items)
+        loss = sequence_loss(H, batch["pos"], bb.item_emb, bb.loss_type, bb.n_items, target_norm=batch.get("target_norm"))
         return loss if nce is None else loss + self.nce_weight * nce
 
     def user_state(self, batch: dict) -> torch.Tensor:
